@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+#ifndef _ASM_UAPI_LKL_HOST_OPS_H
+#define _ASM_UAPI_LKL_HOST_OPS_H
+
+/*
+ * What the embedding program supplies to the kernel. Every pointer must
+ * be set. Threads the host creates for the kernel must block all signals.
+ */
+
+struct lkl_sem;
+struct lkl_mutex;
+struct lkl_timer;
+
+typedef unsigned long lkl_thread_t;
+
+struct lkl_host_operations {
+	/* Kernel console output (not NUL terminated). */
+	void (*print)(const char *str, int len);
+	/* Kernel panic: must not return (abort, so a debugger gets a core). */
+	void (*panic)(void);
+
+	struct lkl_sem *(*sem_alloc)(int count);
+	void (*sem_free)(struct lkl_sem *sem);
+	void (*sem_up)(struct lkl_sem *sem);
+	void (*sem_down)(struct lkl_sem *sem);
+
+	struct lkl_mutex *(*mutex_alloc)(void);
+	void (*mutex_free)(struct lkl_mutex *mutex);
+	void (*mutex_lock)(struct lkl_mutex *mutex);
+	void (*mutex_unlock)(struct lkl_mutex *mutex);
+
+	/* A new thread with all signals blocked; 0 on failure. */
+	lkl_thread_t (*thread_create)(void (*fn)(void *), void *arg);
+	/* Ends the calling thread (created by thread_create); no return. */
+	void (*thread_exit)(void);
+	int (*thread_join)(lkl_thread_t tid);
+	/* Non-zero id of the calling thread, unique among live threads. */
+	lkl_thread_t (*thread_self)(void);
+
+	/*
+	 * One thread-local slot. The destructor runs when a thread that
+	 * set a non-NULL value exits.
+	 */
+	int (*tls_init)(void (*destructor)(void *));
+	void (*tls_set)(void *value);
+	void *(*tls_get)(void);
+
+	/* Monotonic time in nanoseconds. */
+	unsigned long long (*time)(void);
+
+	/* A one-shot timer calling fn(arg) on a host thread. */
+	struct lkl_timer *(*timer_alloc)(void (*fn)(void *), void *arg);
+	/* Arms (or re-arms) the timer delta_ns from now. */
+	int (*timer_set_oneshot)(struct lkl_timer *timer,
+				 unsigned long long delta_ns);
+	void (*timer_free)(struct lkl_timer *timer);
+
+	/* Page aligned, zero filled; size is a multiple of the page size. */
+	void *(*mem_alloc)(unsigned long size);
+	void (*mem_free)(void *mem, unsigned long size);
+
+	/*
+	 * Device registers: a read or write of size 1, 2, 4 or 8 bytes at a
+	 * physical address handed to the kernel on its command line. Returns
+	 * 0, or a negative errno for an address no device claims.
+	 */
+	int (*iomem_access)(unsigned long addr, void *val, int size,
+			    int write);
+};
+
+/* Entry points (the only global symbols of the kernel object). */
+int lkl_start_kernel(const struct lkl_host_operations *ops,
+		     const char *cmdline);
+long lkl_syscall(long no, const long *params);
+int lkl_trigger_irq(int irq);
+int lkl_get_free_irq(const char *user);
+void lkl_put_irq(int irq, const char *user);
+int lkl_is_running(void);
+long lkl_halt(void);
+
+#endif

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IRQs raised by host threads. With the CPU free, the raising thread
+ * takes it and runs the handler at once; otherwise the IRQ is queued and
+ * replayed by the CPU's holder as soon as it enables IRQs or leaves.
+ */
+
+#include <linux/interrupt.h>
+#include <linux/irq.h>
+#include <linux/irqchip.h>
+#include <linux/hardirq.h>
+#include <linux/seq_file.h>
+#include <linux/spinlock.h>
+#include <asm/host_ops.h>
+#include <asm/lkl.h>
+
+unsigned long lkl_irq_flags = ARCH_IRQ_DISABLED;
+bool lkl_irqs_pending;
+
+/* Queued IRQs, one bit each; NR_IRQS fits a word. */
+static unsigned long pending_mask;
+static unsigned long used_mask = 1;	/* IRQ 0 is never handed out */
+static const char *irq_users[NR_IRQS];
+
+static_assert(NR_IRQS <= BITS_PER_LONG);
+
+void lkl_run_irq(int irq)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	irq_enter();
+	generic_handle_irq(irq);
+	irq_exit();
+	local_irq_restore(flags);
+}
+
+void lkl_run_pending_irqs(void)
+{
+	unsigned long mask;
+	int irq;
+
+	mask = __atomic_exchange_n(&pending_mask, 0, __ATOMIC_ACQ_REL);
+	WRITE_ONCE(lkl_irqs_pending, false);
+	while (mask) {
+		irq = __ffs(mask);
+		mask &= ~BIT(irq);
+		lkl_run_irq(irq);
+	}
+}
+
+void lkl_irq_mark_pending(int irq)
+{
+	__atomic_fetch_or(&pending_mask, BIT(irq), __ATOMIC_ACQ_REL);
+	WRITE_ONCE(lkl_irqs_pending, true);
+}
+
+int lkl_trigger_irq(int irq)
+{
+	if (irq <= 0 || irq >= NR_IRQS)
+		return -EINVAL;
+	if (!lkl_is_running())
+		return -ENODEV;
+
+	if (lkl_cpu_is_mine()) {
+		/* Raised from kernel code through a host operation. */
+		lkl_irq_mark_pending(irq);
+		if (!irqs_disabled())
+			lkl_run_pending_irqs();
+		return 0;
+	}
+
+	/*
+	 * Queue first: if the CPU is busy its holder sees the bit before
+	 * it frees the CPU (lkl_cpu_release() checks under the CPU lock).
+	 */
+	lkl_irq_mark_pending(irq);
+	if (lkl_cpu_try_take())
+		lkl_cpu_release();
+	return 0;
+}
+
+static void lkl_irq_noop(struct irq_data *data)
+{
+}
+
+static struct irq_chip lkl_irq_chip = {
+	.name		= "lkl",
+	.irq_mask	= lkl_irq_noop,
+	.irq_unmask	= lkl_irq_noop,
+};
+
+int lkl_get_free_irq(const char *user)
+{
+	int irq;
+
+	for (irq = 1; irq < NR_IRQS; irq++) {
+		if (!__atomic_fetch_or(&used_mask, BIT(irq), __ATOMIC_ACQ_REL) &
+		    BIT(irq)) {
+			irq_users[irq] = user;
+			return irq;
+		}
+	}
+	return -EBUSY;
+}
+
+void lkl_put_irq(int irq, const char *user)
+{
+	if (irq <= 0 || irq >= NR_IRQS || irq_users[irq] != user)
+		return;
+	irq_users[irq] = NULL;
+	__atomic_fetch_and(&used_mask, ~BIT(irq), __ATOMIC_ACQ_REL);
+}
+
+void __init init_IRQ(void)
+{
+	int irq;
+
+	for (irq = 0; irq < NR_IRQS; irq++)
+		irq_set_chip_and_handler(irq, &lkl_irq_chip, handle_simple_irq);
+}

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tasks on host threads, and the one virtual CPU they share.
+ *
+ * Every kernel task is run by exactly one host thread and owns a host
+ * semaphore that thread sleeps on while the task is off the CPU. A
+ * context switch posts the next task's semaphore and waits on its own,
+ * so exactly one host thread runs kernel code at any time.
+ *
+ * Three kinds of task:
+ *  - kernel threads, on host threads created by copy_thread();
+ *  - the idle task, on the thread that booted the kernel;
+ *  - host tasks, one per caller thread that enters through lkl_syscall(),
+ *    run on that caller's own thread.
+ *
+ * A host task stays current when its thread returns to the program, and
+ * the idle task stays current while its thread sleeps in arch_cpu_idle():
+ * such a task is "borrowed". The CPU is then free, and the next host
+ * thread to take it (to deliver an IRQ or make a syscall) runs kernel
+ * code in the borrowed task's context, the way a hardware interrupt runs
+ * on whatever task was interrupted. To switch a borrowed host task out,
+ * the borrowing thread calls schedule() on its behalf and leaves
+ * __switch_to() through a jump buffer instead of sleeping on the task's
+ * semaphore. The idle task is never switched out that way: its own
+ * thread is woken to run the idle loop's schedule().
+ */
+
+#include <linux/kernel.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
+#include <linux/sched/stat.h>
+#include <linux/slab.h>
+#include <linux/cpu.h>
+#include <linux/task_work.h>
+#include <asm/host_ops.h>
+#include <asm/lkl.h>
+
+struct task_struct *lkl_current = &init_task;
+
+/* The task host threads borrow to create their own tasks (pid 1). */
+struct task_struct *lkl_bootstrap_task;
+
+static struct {
+	struct lkl_mutex *lock;
+	/* Host thread running kernel code; 0 when the CPU is free. */
+	unsigned long owner;
+	unsigned int waiters;
+	struct lkl_sem *wait_sem;
+} cpu;
+
+/* Serialises host task creation, which borrows the bootstrap task. */
+static struct lkl_mutex *host_task_lock;
+
+/*
+ * Host threads of kernel threads that exited and must still be joined.
+ * Only touched with the CPU held.
+ */
+struct lkl_thread_node {
+	unsigned long tid;
+	struct lkl_thread_node *next;
+};
+
+static struct lkl_thread_node *reap_list;
+
+void lkl_cpu_init(void)
+{
+	cpu.lock = lkl_ops->mutex_alloc();
+	cpu.wait_sem = lkl_ops->sem_alloc(0);
+	host_task_lock = lkl_ops->mutex_alloc();
+	cpu.owner = lkl_ops->thread_self();
+}
+
+bool lkl_cpu_is_mine(void)
+{
+	return READ_ONCE(cpu.owner) == lkl_ops->thread_self();
+}
+
+static void cpu_set_owner(unsigned long tid)
+{
+	lkl_ops->mutex_lock(cpu.lock);
+	cpu.owner = tid;
+	lkl_ops->mutex_unlock(cpu.lock);
+}
+
+/* Waits until the CPU is free, then takes it. */
+void lkl_cpu_take(void)
+{
+	unsigned long self = lkl_ops->thread_self();
+
+	lkl_ops->mutex_lock(cpu.lock);
+	while (cpu.owner) {
+		cpu.waiters++;
+		lkl_ops->mutex_unlock(cpu.lock);
+		lkl_ops->sem_down(cpu.wait_sem);
+		lkl_ops->mutex_lock(cpu.lock);
+		cpu.waiters--;
+	}
+	cpu.owner = self;
+	lkl_ops->mutex_unlock(cpu.lock);
+}
+
+/* Takes the CPU if it is free; the caller must not hold it already. */
+bool lkl_cpu_try_take(void)
+{
+	bool taken = false;
+
+	lkl_ops->mutex_lock(cpu.lock);
+	if (!cpu.owner) {
+		cpu.owner = lkl_ops->thread_self();
+		taken = true;
+	}
+	lkl_ops->mutex_unlock(cpu.lock);
+	return taken;
+}
+
+/*
+ * Puts the borrowed host task current off the CPU and leaves with the
+ * CPU handed to whatever runs next. Returns false if the scheduler kept
+ * it (then the caller still holds the CPU).
+ */
+static bool switch_out_borrowed(void)
+{
+	struct task_struct *t = current;
+
+	set_current_state(TASK_UNINTERRUPTIBLE);
+	t->thread.jump_out = 1;
+	if (__builtin_setjmp(t->thread.jmp_buf) == 0) {
+		schedule();
+		/* Still current: nothing else could run. */
+		t->thread.jump_out = 0;
+		return false;
+	}
+	return true;
+}
+
+/* Hands the CPU to the idle task's own thread, which is asleep. */
+static void wake_idle_thread(void)
+{
+	struct thread_struct *it = &init_task.thread;
+
+	it->prev_sched = NULL;
+	lkl_ops->mutex_lock(cpu.lock);
+	cpu.owner = it->host_tid;
+	lkl_ops->mutex_unlock(cpu.lock);
+	lkl_ops->sem_up(it->sem);
+}
+
+/*
+ * Leaves the kernel. Pending IRQs are run first; if another task should
+ * run, the current task is switched out (host task) or the idle thread
+ * is woken to schedule (idle task); otherwise the CPU is freed with the
+ * current task borrowed.
+ */
+void lkl_cpu_release(void)
+{
+	for (;;) {
+		if (READ_ONCE(lkl_irqs_pending) && !irqs_disabled()) {
+			lkl_run_pending_irqs();
+			continue;
+		}
+
+		if (is_idle_task(current)) {
+			if (need_resched() && !lkl_halting) {
+				if (lkl_ops->thread_self() ==
+				    init_task.thread.host_tid)
+					return;
+				wake_idle_thread();
+				return;
+			}
+		} else if ((need_resched() || !single_task_running()) &&
+			   !lkl_halting) {
+			if (switch_out_borrowed())
+				return;
+		}
+
+		lkl_ops->mutex_lock(cpu.lock);
+		if (READ_ONCE(lkl_irqs_pending) && !irqs_disabled()) {
+			lkl_ops->mutex_unlock(cpu.lock);
+			continue;
+		}
+		cpu.owner = 0;
+		if (cpu.waiters)
+			lkl_ops->sem_up(cpu.wait_sem);
+		lkl_ops->mutex_unlock(cpu.lock);
+		return;
+	}
+}
+
+/*
+ * Called by the idle loop with IRQs off: free the CPU and sleep until
+ * someone hands it back because there is work.
+ */
+void arch_cpu_idle(void)
+{
+	struct thread_struct *it = &init_task.thread;
+
+	/* IRQs must be runnable by whoever takes the free CPU. */
+	raw_local_irq_enable();
+	lkl_cpu_release();
+	if (lkl_cpu_is_mine())
+		return;
+	lkl_ops->sem_down(it->sem);
+	if (it->killed)
+		lkl_ops->thread_exit();
+}
+
+static void thread_bootstrap(void *arg)
+{
+	struct task_struct *t = arg;
+	int (*fn)(void *) = t->thread.fn;
+	void *fn_arg = t->thread.fn_arg;
+	int ret;
+
+	lkl_ops->sem_down(t->thread.sem);
+	if (t->thread.killed)
+		lkl_ops->thread_exit();
+	schedule_tail(t->thread.prev_sched);
+
+	ret = fn(fn_arg);
+
+	/*
+	 * fn returned: a user mode thread that "returns to user space". Only
+	 * init does that, once it has exec'd /init (setup.c); it then becomes
+	 * the bootstrap host task and this thread goes away.
+	 */
+	if (WARN_ON(ret || task_pid_nr(t) != 1))
+		do_exit(ret);
+	t->thread.host_task = 1;
+	t->thread.host_tid = 0;
+	t->thread.node->next = reap_list;
+	reap_list = t->thread.node;
+	t->thread.node = NULL;
+	lkl_bootstrap_task = t;
+	lkl_boot_done();
+	lkl_cpu_release();
+	lkl_ops->thread_exit();
+}
+
+static void reap_threads(void)
+{
+	while (reap_list) {
+		struct lkl_thread_node *n = reap_list;
+
+		reap_list = n->next;
+		lkl_ops->thread_join(n->tid);
+		kfree(n);
+	}
+}
+
+int lkl_host_task_stub(void *unused)
+{
+	/* Host tasks run on their caller's thread, never from here. */
+	WARN_ON(1);
+	return 0;
+}
+
+int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
+{
+	struct thread_struct *t = &p->thread;
+
+	memset(t, 0, sizeof(*t));
+	t->sem = lkl_ops->sem_alloc(0);
+	if (!t->sem)
+		return -ENOMEM;
+
+	if (args->fn == lkl_host_task_stub) {
+		t->host_task = 1;
+		return 0;
+	}
+
+	if (WARN_ON(!args->fn)) {
+		lkl_ops->sem_free(t->sem);
+		return -EINVAL;
+	}
+
+	reap_threads();
+
+	t->node = kzalloc(sizeof(*t->node), GFP_KERNEL);
+	if (!t->node)
+		goto err;
+	t->fn = args->fn;
+	t->fn_arg = args->fn_arg;
+	t->host_tid = lkl_ops->thread_create(thread_bootstrap, p);
+	if (!t->host_tid)
+		goto err;
+	t->node->tid = t->host_tid;
+	return 0;
+
+err:
+	kfree(t->node);
+	lkl_ops->sem_free(t->sem);
+	t->sem = NULL;
+	return -ENOMEM;
+}
+
+void arch_release_task_struct(struct task_struct *tsk)
+{
+	if (tsk->thread.sem)
+		lkl_ops->sem_free(tsk->thread.sem);
+	tsk->thread.sem = NULL;
+}
+
+void flush_thread(void)
+{
+}
+
+void show_stack(struct task_struct *task, unsigned long *esp,
+		const char *loglvl)
+{
+}
+
+struct task_struct *__switch_to(struct task_struct *prev,
+				struct task_struct *next)
+{
+	struct thread_struct *pt = &prev->thread, *nt = &next->thread;
+	bool dead = READ_ONCE(prev->__state) == TASK_DEAD;
+	bool jump = pt->jump_out;
+	void *jb[5];
+
+	nt->prev_sched = prev;
+	lkl_current = next;
+	cpu_set_owner(nt->host_tid);
+
+	if (jump) {
+		/* prev's thread_struct may be freed once next runs. */
+		memcpy(jb, pt->jmp_buf, sizeof(jb));
+		pt->jump_out = 0;
+	} else if (dead) {
+		pt->node->next = reap_list;
+		reap_list = pt->node;
+		pt->node = NULL;
+	}
+
+	lkl_ops->sem_up(nt->sem);
+
+	if (jump)
+		__builtin_longjmp(jb, 1);
+	if (dead)
+		lkl_ops->thread_exit();
+
+	lkl_ops->sem_down(pt->sem);
+	if (pt->killed)
+		lkl_ops->thread_exit();
+
+	return pt->prev_sched;
+}
+
+/*
+ * With the CPU held, makes the calling host thread run host task t. The
+ * task current on entry is borrowed: it is switched out, or the idle
+ * thread is woken to schedule.
+ */
+static void become(struct task_struct *t)
+{
+	t->thread.host_tid = lkl_ops->thread_self();
+	while (current != t) {
+		wake_up_process(t);
+		if (is_idle_task(current))
+			wake_idle_thread();
+		else if (!switch_out_borrowed())
+			continue;
+		lkl_ops->sem_down(t->thread.sem);
+		schedule_tail(t->thread.prev_sched);
+	}
+}
+
+/* Takes the CPU and runs host task t on the calling thread. */
+void lkl_task_enter(struct task_struct *t)
+{
+	lkl_cpu_take();
+	become(t);
+}
+
+/* Runs with the CPU held as the bootstrap task; returns a host task. */
+static struct task_struct *clone_host_task(void)
+{
+	struct task_struct *t;
+	pid_t pid;
+
+	pid = user_mode_thread(lkl_host_task_stub, NULL,
+			       CLONE_VM | CLONE_FS | CLONE_FILES |
+			       CLONE_SIGHAND | CLONE_THREAD);
+	if (pid < 0)
+		return ERR_PTR(pid);
+
+	rcu_read_lock();
+	t = find_task_by_pid_ns(pid, &init_pid_ns);
+	rcu_read_unlock();
+	if (WARN_ON(!t))
+		return ERR_PTR(-ESRCH);
+	snprintf(t->comm, sizeof(t->comm), "host%d", pid);
+	return t;
+}
+
+/*
+ * A task for the calling host thread, which has none yet. Returns with
+ * the CPU held and the new task current, or an ERR_PTR without the CPU.
+ */
+struct task_struct *lkl_host_task_create(void)
+{
+	struct task_struct *t;
+
+	lkl_ops->mutex_lock(host_task_lock);
+	lkl_task_enter(lkl_bootstrap_task);
+	t = clone_host_task();
+	if (IS_ERR(t))
+		lkl_cpu_release();
+	else
+		become(t);
+	lkl_ops->mutex_unlock(host_task_lock);
+	return t;
+}
+
+/* The host thread of t is exiting: so does t. */
+void lkl_host_task_exit(struct task_struct *t)
+{
+	lkl_task_enter(t);
+	t->thread.jump_out = 1;
+	if (__builtin_setjmp(t->thread.jmp_buf) == 0)
+		do_exit(0);
+	/* __switch_to() jumped back here: t is dead, the CPU handed on. */
+}
+
+/*
+ * Stops every kernel thread and joins its host thread. Called last, with
+ * the CPU held and nothing else left to run.
+ */
+void lkl_threads_halt(void)
+{
+	struct task_struct *p, *t;
+
+	for_each_process_thread(p, t) {
+		if (t == current || !t->thread.node)
+			continue;
+		t->thread.killed = 1;
+		lkl_ops->sem_up(t->thread.sem);
+		lkl_ops->thread_join(t->thread.host_tid);
+	}
+	reap_threads();
+
+	init_task.thread.killed = 1;
+	lkl_ops->sem_up(init_task.thread.sem);
+	lkl_ops->thread_join(init_task.thread.host_tid);
+
+	for_each_process_thread(p, t) {
+		lkl_ops->sem_free(t->thread.sem);
+		t->thread.sem = NULL;
+	}
+	lkl_ops->sem_free(init_task.thread.sem);
+	lkl_ops->sem_free(cpu.wait_sem);
+	lkl_ops->mutex_free(cpu.lock);
+	lkl_ops->mutex_free(host_task_lock);
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! `stdpkt`: command-line front end.
+//!
+//! Each subcommand is an enum variant plus a function; the work itself lives
+//! in the library so the binary stays thin.
+
+use std::process::ExitCode;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use stdpkt::wire::{self, Framing, OutputFormat};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Watch a raw (VDE) frame stream as text, one frame per line
+  stdpkt convert --from raw --to ascii < frames.raw
+
+  # Show frames live with tcpdump
+  ... | stdpkt convert --from raw --to pcap | tcpdump -n -r -
+
+See 'stdpkt help <command>' for more.";
+
+const CONVERT_ABOUT: &str = "\
+Convert a stream of Ethernet frames from one framing to another, stdin to stdout.
+
+Frames are written as soon as they are decoded, so convert can sit in the \
+middle of a live pipeline. Malformed input is dropped and counted; if any was, \
+one line on stderr says how many and what the first one was. Exit status: 0 at \
+end of input or when stdout is closed, 1 when the input cannot be decoded \
+(e.g. not a pcap stream, or not Ethernet) or on an I/O error.
+
+Framings:
+  raw        2-byte big-endian length, then the frame (VDE stream format,
+             as read and written by vde_plug)
+  ascii      one frame per line, lowercase hex: DST SRC TYPE b1 b2 ...
+             e.g. 'ffffffffffff 001122334455 0806 00 01 08 00 ...'
+             On input: any case and spacing; blank and '#' lines are skipped.
+  pcap       libpcap capture stream (tcpdump -w - / tcpdump -r -);
+             input in either byte order, micro- or nanosecond timestamps
+  text2pcap  (output only) the hexdump read by Wireshark's text2pcap";
+
+const CONVERT_EXAMPLES: &str = "\
+Examples:
+  # Read a raw stream as text
+  stdpkt convert --from raw --to ascii < frames.raw
+
+  # Keep only frames from one MAC address, with awk on the text form
+  stdpkt convert --to ascii < in.raw | awk '$2 == \"001122334455\"' \\
+      | stdpkt convert --from ascii --to raw > out.raw
+
+  # Show frames live with tcpdump
+  ... | stdpkt convert --from raw --to pcap | tcpdump -n -r -
+
+  # Replay a capture (tcpdump -w, or a saved .pcap) as a raw stream
+  stdpkt convert --from pcap --to raw < capture.pcap
+
+  # Write a pcapng file through Wireshark's text2pcap
+  stdpkt convert --to text2pcap < in.raw | text2pcap -q - out.pcapng";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stdpkt",
+    version,
+    about = "A real Linux network stack inside any program, with NICs on stdin/stdout",
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert frames between framings (raw, ascii, pcap, text2pcap), stdin to stdout
+    #[command(long_about = CONVERT_ABOUT, after_help = CONVERT_EXAMPLES)]
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// Framing of the input on stdin
+    #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = framing_parser())]
+    from: Framing,
+
+    /// Format of the output on stdout
+    #[arg(long, value_name = "FORMAT", default_value = "ascii", value_parser = format_parser())]
+    to: OutputFormat,
+}
+
+fn describe(name: &'static str) -> PossibleValue {
+    let help = match name {
+        "raw" => "2-byte big-endian length + frame (VDE)",
+        "ascii" => "one frame per line in hex: DST SRC TYPE b1 b2 ...",
+        "pcap" => "libpcap capture stream",
+        _ => "hexdump for Wireshark's text2pcap (output only)",
+    };
+    PossibleValue::new(name).help(help)
+}
+
+fn framing_parser() -> impl TypedValueParser<Value = Framing> {
+    PossibleValuesParser::new(Framing::ALL.map(|f| describe(f.name()))).try_map(|s| s.parse())
+}
+
+fn format_parser() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(OutputFormat::ALL.map(|f| describe(f.name()))).try_map(|s| s.parse())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Convert(args) => convert(args),
+    }
+}
+
+fn convert(args: ConvertArgs) -> ExitCode {
+    wire::convert_stdio("stdpkt convert", args.from, args.to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn convert_defaults_and_choices() {
+        let cli = Cli::try_parse_from(["stdpkt", "convert"]).unwrap();
+        let Command::Convert(args) = cli.command;
+        assert_eq!((args.from, args.to), (Framing::Raw, OutputFormat::Ascii));
+        let cli = Cli::try_parse_from(["stdpkt", "convert", "--from", "pcap", "--to", "text2pcap"])
+            .unwrap();
+        let Command::Convert(args) = cli.command;
+        assert_eq!(
+            (args.from, args.to),
+            (Framing::Pcap, OutputFormat::Text2pcap)
+        );
+        assert!(Cli::try_parse_from(["stdpkt", "convert", "--from", "text2pcap"]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! stdpkt: a real Linux network stack inside any program, with NICs on byte streams.
+//!
+//! Layers, in the order data flows: interposers → kernel (lkl-sys) → virtio-net
+//! device → framing (`wire`) → file descriptors.
+
+pub mod config;
+pub mod wire;
