@@ -5,4 +5,6 @@
 //! device → framing (`wire`) → file descriptors.
 
 pub mod config;
+pub mod host;
+pub mod kernel;
 pub mod wire;

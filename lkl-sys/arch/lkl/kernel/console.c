@@ -18,9 +18,8 @@ static struct console host_console = {
 	.index	= -1,
 };
 
-static int __init host_console_init(void)
+/* Called first thing in setup_arch(), so even early panics are seen. */
+void __init lkl_console_init(void)
 {
 	register_console(&host_console);
-	return 0;
 }
-console_initcall(host_console_init);

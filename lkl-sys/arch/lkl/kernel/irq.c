@@ -95,8 +95,8 @@ int lkl_get_free_irq(const char *user)
 	int irq;
 
 	for (irq = 1; irq < NR_IRQS; irq++) {
-		if (!__atomic_fetch_or(&used_mask, BIT(irq), __ATOMIC_ACQ_REL) &
-		    BIT(irq)) {
+		if (!(__atomic_fetch_or(&used_mask, BIT(irq),
+					__ATOMIC_ACQ_REL) & BIT(irq))) {
 			irq_users[irq] = user;
 			return irq;
 		}
@@ -116,6 +116,8 @@ void __init init_IRQ(void)
 {
 	int irq;
 
-	for (irq = 0; irq < NR_IRQS; irq++)
+	for (irq = 1; irq < NR_IRQS; irq++) {
 		irq_set_chip_and_handler(irq, &lkl_irq_chip, handle_simple_irq);
+		irq_clear_status_flags(irq, IRQ_NOREQUEST | IRQ_NOPROBE);
+	}
 }

@@ -16,6 +16,7 @@
 #include <linux/string.h>
 #include <linux/syscalls.h>
 #include <linux/fs.h>
+#include <linux/file.h>
 #include <linux/init_syscalls.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
@@ -48,9 +49,16 @@ static int __init mem_param(char *p)
 }
 early_param("mem", mem_param);
 
+static int host_panic(struct notifier_block *nb, unsigned long action,
+		      void *data);
+static struct notifier_block panic_nb;
+
 void __init setup_arch(char **cmdline_p)
 {
 	unsigned long max_zone_pfn[MAX_NR_ZONES] = { 0 };
+
+	lkl_console_init();
+	atomic_notifier_chain_register(&panic_notifier_list, &panic_nb);
 
 	*cmdline_p = boot_command_line;
 	parse_early_param();
@@ -130,7 +138,8 @@ static int __init init_file_setup(void)
 	f = filp_open("/init", O_CREAT | O_WRONLY, 0700);
 	if (IS_ERR(f))
 		return PTR_ERR(f);
-	fput(f);
+	/* Closed now: a file still open for writing cannot be exec'd. */
+	__fput_sync(f);
 	return 0;
 }
 late_initcall(init_file_setup);
@@ -147,12 +156,6 @@ static struct notifier_block panic_nb = {
 	.priority = INT_MAX,
 };
 
-static int __init panic_setup(void)
-{
-	atomic_notifier_chain_register(&panic_notifier_list, &panic_nb);
-	return 0;
-}
-early_initcall(panic_setup);
 
 void machine_halt(void)
 {
@@ -168,6 +171,9 @@ void machine_restart(char *cmd)
 
 static void __ref boot_thread(void *arg)
 {
+	/* The idle task's thread ends by jumping back here at halt. */
+	if (__builtin_setjmp(init_task.thread.exit_jb))
+		return;
 	lkl_cpu_init();
 	init_task.thread.host_tid = lkl_ops->thread_self();
 	start_kernel();

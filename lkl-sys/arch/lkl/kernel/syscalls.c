@@ -9,6 +9,7 @@
 #include <linux/sched/signal.h>
 #include <linux/task_work.h>
 #include <linux/reboot.h>
+#include <linux/mm.h>
 #include <asm/host_ops.h>
 #include <asm/lkl.h>
 #include <asm/unistd.h>
@@ -19,16 +20,31 @@ typedef long (*lkl_syscall_fn)(const long *args);
 #define __SYSCALL(nr, sym) long __lkl_##sym(const long *args);
 #include <asm/unistd.h>
 
-static long lkl_sys_ni(const long *args)
+long __lkl_sys_ni_syscall(const long *args)
 {
 	return -ENOSYS;
+}
+
+/* Signals are never delivered into the kernel's tasks. */
+long __lkl_sys_rt_sigreturn(const long *args)
+{
+	return -ENOSYS;
+}
+
+SYSCALL_DEFINE6(mmap, unsigned long, addr, unsigned long, len,
+		unsigned long, prot, unsigned long, flags,
+		unsigned long, fd, off_t, off)
+{
+	if (off & ~PAGE_MASK)
+		return -EINVAL;
+	return ksys_mmap_pgoff(addr, len, prot, flags, fd, off >> PAGE_SHIFT);
 }
 
 #undef __SYSCALL
 #define __SYSCALL(nr, sym) [nr] = __lkl_##sym,
 
 static const lkl_syscall_fn syscall_table[__NR_syscalls] = {
-	[0 ... __NR_syscalls - 1] = lkl_sys_ni,
+	[0 ... __NR_syscalls - 1] = __lkl_sys_ni_syscall,
 #include <asm/unistd.h>
 };
 

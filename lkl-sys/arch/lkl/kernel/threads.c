@@ -151,9 +151,10 @@ static void wake_idle_thread(void)
  * Leaves the kernel. Pending IRQs are run first; if another task should
  * run, the current task is switched out (host task) or the idle thread
  * is woken to schedule (idle task); otherwise the CPU is freed with the
- * current task borrowed.
+ * current task borrowed. Returns false only to the idle thread when it
+ * must keep the CPU and schedule itself.
  */
-void lkl_cpu_release(void)
+bool lkl_cpu_release(void)
 {
 	for (;;) {
 		if (READ_ONCE(lkl_irqs_pending) && !irqs_disabled()) {
@@ -165,14 +166,14 @@ void lkl_cpu_release(void)
 			if (need_resched() && !lkl_halting) {
 				if (lkl_ops->thread_self() ==
 				    init_task.thread.host_tid)
-					return;
+					return false;
 				wake_idle_thread();
-				return;
+				return true;
 			}
 		} else if ((need_resched() || !single_task_running()) &&
 			   !lkl_halting) {
 			if (switch_out_borrowed())
-				return;
+				return true;
 		}
 
 		lkl_ops->mutex_lock(cpu.lock);
@@ -184,7 +185,7 @@ void lkl_cpu_release(void)
 		if (cpu.waiters)
 			lkl_ops->sem_up(cpu.wait_sem);
 		lkl_ops->mutex_unlock(cpu.lock);
-		return;
+		return true;
 	}
 }
 
@@ -198,12 +199,15 @@ void arch_cpu_idle(void)
 
 	/* IRQs must be runnable by whoever takes the free CPU. */
 	raw_local_irq_enable();
-	lkl_cpu_release();
-	if (lkl_cpu_is_mine())
+	/* Someone may hand the CPU back at once: only the semaphore tells. */
+	if (!lkl_cpu_release())
 		return;
 	lkl_ops->sem_down(it->sem);
 	if (it->killed)
-		lkl_ops->thread_exit();
+		__builtin_longjmp(it->exit_jb, 1);
+	if (lkl_current != &init_task || it->prev_sched)
+		panic("lkl: idle resumed while %s is current (prev %p)\n",
+		      lkl_current->comm, it->prev_sched);
 }
 
 static void thread_bootstrap(void *arg)
@@ -213,9 +217,12 @@ static void thread_bootstrap(void *arg)
 	void *fn_arg = t->thread.fn_arg;
 	int ret;
 
+	/* Every way this thread ends jumps back here (thread_end()). */
+	if (__builtin_setjmp(t->thread.exit_jb))
+		return;
 	lkl_ops->sem_down(t->thread.sem);
 	if (t->thread.killed)
-		lkl_ops->thread_exit();
+		return;
 	schedule_tail(t->thread.prev_sched);
 
 	ret = fn(fn_arg);
@@ -235,7 +242,6 @@ static void thread_bootstrap(void *arg)
 	lkl_bootstrap_task = t;
 	lkl_boot_done();
 	lkl_cpu_release();
-	lkl_ops->thread_exit();
 }
 
 static void reap_threads(void)
@@ -318,6 +324,7 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	bool dead = READ_ONCE(prev->__state) == TASK_DEAD;
 	bool jump = pt->jump_out;
 	void *jb[5];
+	void *exit_jb[5];
 
 	nt->prev_sched = prev;
 	lkl_current = next;
@@ -328,6 +335,7 @@ struct task_struct *__switch_to(struct task_struct *prev,
 		memcpy(jb, pt->jmp_buf, sizeof(jb));
 		pt->jump_out = 0;
 	} else if (dead) {
+		memcpy(exit_jb, pt->exit_jb, sizeof(exit_jb));
 		pt->node->next = reap_list;
 		reap_list = pt->node;
 		pt->node = NULL;
@@ -338,11 +346,14 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	if (jump)
 		__builtin_longjmp(jb, 1);
 	if (dead)
-		lkl_ops->thread_exit();
+		__builtin_longjmp(exit_jb, 1);
 
 	lkl_ops->sem_down(pt->sem);
 	if (pt->killed)
-		lkl_ops->thread_exit();
+		__builtin_longjmp(pt->exit_jb, 1);
+	if (lkl_current != prev || !pt->prev_sched)
+		panic("lkl: %s resumed while %s is current (prev %p)\n",
+		      prev->comm, lkl_current->comm, pt->prev_sched);
 
 	return pt->prev_sched;
 }

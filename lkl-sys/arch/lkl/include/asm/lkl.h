@@ -11,7 +11,7 @@ struct task_struct;
 /* threads.c */
 void lkl_cpu_init(void);
 void lkl_cpu_take(void);
-void lkl_cpu_release(void);
+bool lkl_cpu_release(void);
 bool lkl_cpu_try_take(void);
 bool lkl_cpu_is_mine(void);
 void lkl_task_enter(struct task_struct *t);
@@ -30,6 +30,9 @@ void lkl_run_irq(int irq);
 long lkl_run_syscall(long no, const long *params);
 void lkl_syscall_exit_work(void);
 void lkl_syscalls_init(void);
+
+/* console.c */
+void lkl_console_init(void);
 
 /* setup.c */
 extern bool lkl_halting;

@@ -31,6 +31,8 @@ struct thread_struct {
 	 * task out: __switch_to() then returns through jmp_buf.
 	 */
 	unsigned int jump_out:1;
+	/* Where the task's host thread returns from to end (no exit call). */
+	void *exit_jb[5];
 	unsigned int host_task:1;
 	unsigned int killed:1;
 	void *jmp_buf[5];

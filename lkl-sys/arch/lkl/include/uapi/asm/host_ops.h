@@ -29,10 +29,11 @@ struct lkl_host_operations {
 	void (*mutex_lock)(struct lkl_mutex *mutex);
 	void (*mutex_unlock)(struct lkl_mutex *mutex);
 
-	/* A new thread with all signals blocked; 0 on failure. */
+	/*
+	 * A new joinable thread with all signals blocked; 0 on failure. The
+	 * thread ends when fn returns.
+	 */
 	lkl_thread_t (*thread_create)(void (*fn)(void *), void *arg);
-	/* Ends the calling thread (created by thread_create); no return. */
-	void (*thread_exit)(void);
 	int (*thread_join)(lkl_thread_t tid);
 	/* Non-zero id of the calling thread, unique among live threads. */
 	lkl_thread_t (*thread_self)(void);

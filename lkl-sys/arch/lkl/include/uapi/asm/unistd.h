@@ -7,6 +7,7 @@
 #define __ARCH_WANT_SET_GET_RLIMIT
 #define __ARCH_WANT_SYS_CLONE
 
-#include <asm-generic/unistd.h>
-
 #endif
+
+/* Outside the guard: the syscall table includes it again with __SYSCALL. */
+#include <asm-generic/unistd.h>

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The host operations the kernel runs on: threads, semaphores, mutexes,
+//! a thread-local slot, time, timers, memory, console and panic, and the
+//! dispatch of device register accesses.
+//!
+//! The library lives inside someone else's program: every thread started
+//! here blocks all signals, no signal handler is installed, and timers run
+//! on a thread of their own.
+
+use std::collections::VecDeque;
+use std::ffi::{c_char, c_int, c_ulong, c_ulonglong, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use lkl_sys::{lkl_host_operations, lkl_mutex, lkl_sem, lkl_thread_t, lkl_timer};
+
+/// Stack of every host thread that runs kernel tasks. Kernel code expects
+/// little stack; pages are only touched as used.
+const KERNEL_THREAD_STACK: usize = 256 * 1024;
+
+/// How much of the kernel log is kept for a panic report.
+const LOG_KEEP: usize = 64 * 1024;
+
+/// A counting semaphore.
+pub struct Sem {
+    count: Mutex<u32>,
+    cv: Condvar,
+}
+
+impl Sem {
+    pub fn new(count: u32) -> Self {
+        Sem {
+            count: Mutex::new(count),
+            cv: Condvar::new(),
+        }
+    }
+
+    pub fn up(&self) {
+        let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *c += 1;
+        drop(c);
+        self.cv.notify_one();
+    }
+
+    pub fn down(&self) {
+        let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *c == 0 {
+            c = self.cv.wait(c).unwrap_or_else(|e| e.into_inner());
+        }
+        *c -= 1;
+    }
+}
+
+unsafe extern "C" fn sem_alloc(count: c_int) -> *mut lkl_sem {
+    Box::into_raw(Box::new(Sem::new(count.max(0) as u32))).cast()
+}
+
+unsafe extern "C" fn sem_free(sem: *mut lkl_sem) {
+    if !sem.is_null() {
+        // SAFETY: allocated by sem_alloc, freed once by the kernel.
+        drop(unsafe { Box::from_raw(sem.cast::<Sem>()) });
+    }
+}
+
+unsafe extern "C" fn sem_up(sem: *mut lkl_sem) {
+    // SAFETY: a live semaphore from sem_alloc.
+    unsafe { &*sem.cast::<Sem>() }.up();
+}
+
+unsafe extern "C" fn sem_down(sem: *mut lkl_sem) {
+    // SAFETY: a live semaphore from sem_alloc.
+    unsafe { &*sem.cast::<Sem>() }.down();
+}
+
+// A mutex the kernel locks and unlocks in separate calls: a binary
+// semaphore gives exactly that without a guard object.
+unsafe extern "C" fn mutex_alloc() -> *mut lkl_mutex {
+    Box::into_raw(Box::new(Sem::new(1))).cast()
+}
+
+unsafe extern "C" fn mutex_free(m: *mut lkl_mutex) {
+    // SAFETY: same representation as a semaphore.
+    unsafe { sem_free(m.cast()) }
+}
+
+unsafe extern "C" fn mutex_lock(m: *mut lkl_mutex) {
+    // SAFETY: same representation as a semaphore.
+    unsafe { sem_down(m.cast()) }
+}
+
+unsafe extern "C" fn mutex_unlock(m: *mut lkl_mutex) {
+    // SAFETY: same representation as a semaphore.
+    unsafe { sem_up(m.cast()) }
+}
+
+/// Runs `f` with every signal blocked in the calling thread, so threads it
+/// spawns inherit a full mask and never receive the program's signals.
+pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: plain sigset manipulation on local storage.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let r = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+/// Spawns a thread with all signals blocked (see [`with_signals_blocked`]).
+pub fn spawn_quiet<F>(
+    name: &str,
+    stack: usize,
+    f: F,
+) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    with_signals_blocked(|| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .stack_size(stack)
+            .spawn(f)
+    })
+}
+
+struct SendPtr(*mut c_void);
+// SAFETY: the kernel hands the argument to exactly one new thread.
+unsafe impl Send for SendPtr {}
+
+unsafe extern "C" fn thread_create(
+    f: Option<unsafe extern "C" fn(*mut c_void)>,
+    arg: *mut c_void,
+) -> lkl_thread_t {
+    let Some(f) = f else { return 0 };
+    let arg = SendPtr(arg);
+    let spawned = spawn_quiet("lkl", KERNEL_THREAD_STACK, move || {
+        let arg = arg;
+        // SAFETY: the kernel's thread entry with the argument it chose.
+        unsafe { f(arg.0) }
+    });
+    match spawned {
+        Ok(handle) => {
+            use std::os::unix::thread::JoinHandleExt;
+            // The kernel joins it by id (thread_join).
+            handle.into_pthread_t() as lkl_thread_t
+        }
+        Err(e) => {
+            log::error!("cannot start a kernel thread: {e}");
+            0
+        }
+    }
+}
+
+unsafe extern "C" fn thread_join(tid: lkl_thread_t) -> c_int {
+    // SAFETY: tid came from thread_create and is joined exactly once.
+    unsafe { libc::pthread_join(tid as libc::pthread_t, std::ptr::null_mut()) }
+}
+
+unsafe extern "C" fn thread_self() -> lkl_thread_t {
+    // SAFETY: no preconditions.
+    unsafe { libc::pthread_self() as lkl_thread_t }
+}
+
+static TLS_KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+
+unsafe extern "C" fn tls_init(destructor: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: key is a valid out pointer; the destructor is a kernel function.
+    let r = unsafe { libc::pthread_key_create(&mut key, destructor) };
+    if r != 0 {
+        return -r;
+    }
+    if TLS_KEY.set(key).is_err() {
+        return -libc::EEXIST;
+    }
+    0
+}
+
+unsafe extern "C" fn tls_set(value: *mut c_void) {
+    if let Some(key) = TLS_KEY.get() {
+        // SAFETY: a key created by tls_init.
+        unsafe { libc::pthread_setspecific(*key, value) };
+    }
+}
+
+unsafe extern "C" fn tls_get() -> *mut c_void {
+    match TLS_KEY.get() {
+        // SAFETY: a key created by tls_init.
+        Some(key) => unsafe { libc::pthread_getspecific(*key) },
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// Monotonic nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+unsafe extern "C" fn time() -> c_ulonglong {
+    monotonic_ns()
+}
+
+/// A one-shot timer on its own thread.
+struct Timer {
+    state: Mutex<TimerState>,
+    cv: Condvar,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct TimerState {
+    deadline: Option<Instant>,
+    shutdown: bool,
+}
+
+struct TimerFn {
+    f: unsafe extern "C" fn(*mut c_void),
+    arg: *mut c_void,
+}
+// SAFETY: the kernel's timer callback may run on any host thread.
+unsafe impl Send for TimerFn {}
+
+impl Timer {
+    fn run(&self, cb: TimerFn) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.shutdown {
+                return;
+            }
+            match st.deadline {
+                None => st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now < d {
+                        st = self
+                            .cv
+                            .wait_timeout(st, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                        continue;
+                    }
+                    st.deadline = None;
+                    drop(st);
+                    // SAFETY: the kernel's callback and argument.
+                    unsafe { (cb.f)(cb.arg) };
+                    st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn timer_alloc(
+    f: Option<unsafe extern "C" fn(*mut c_void)>,
+    arg: *mut c_void,
+) -> *mut lkl_timer {
+    let Some(f) = f else {
+        return std::ptr::null_mut();
+    };
+    let timer = Arc::new(Timer {
+        state: Mutex::new(TimerState {
+            deadline: None,
+            shutdown: false,
+        }),
+        cv: Condvar::new(),
+        thread: Mutex::new(None),
+    });
+    let t2 = Arc::clone(&timer);
+    let cb = TimerFn { f, arg };
+    match spawn_quiet("lkl-timer", KERNEL_THREAD_STACK, move || t2.run(cb)) {
+        Ok(h) => *timer.thread.lock().unwrap() = Some(h),
+        Err(e) => {
+            log::error!("cannot start the timer thread: {e}");
+            return std::ptr::null_mut();
+        }
+    }
+    Arc::into_raw(timer) as *mut lkl_timer
+}
+
+unsafe extern "C" fn timer_set_oneshot(t: *mut lkl_timer, delta_ns: c_ulonglong) -> c_int {
+    // SAFETY: a live timer from timer_alloc.
+    let timer = unsafe { &*(t as *const Timer) };
+    let mut st = timer.state.lock().unwrap_or_else(|e| e.into_inner());
+    st.deadline = Some(Instant::now() + Duration::from_nanos(delta_ns));
+    drop(st);
+    timer.cv.notify_one();
+    0
+}
+
+unsafe extern "C" fn timer_free(t: *mut lkl_timer) {
+    // SAFETY: from Arc::into_raw in timer_alloc, freed once.
+    let timer = unsafe { Arc::from_raw(t as *const Timer) };
+    timer
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .shutdown = true;
+    timer.cv.notify_one();
+    let handle = timer
+        .thread
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(h) = handle {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The kernel's RAM, once allocated: device models map it.
+static RAM: Mutex<Option<(usize, usize)>> = Mutex::new(None);
+
+/// Base address and size of the kernel's RAM, after boot.
+pub fn ram() -> Option<(usize, usize)> {
+    *RAM.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+unsafe extern "C" fn mem_alloc(size: c_ulong) -> *mut c_void {
+    // SAFETY: anonymous private mapping; pages are committed when touched,
+    // so unused kernel RAM costs no resident memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return std::ptr::null_mut();
+    }
+    *RAM.lock().unwrap_or_else(|e| e.into_inner()) = Some((p as usize, size as usize));
+    p
+}
+
+unsafe extern "C" fn mem_free(p: *mut c_void, size: c_ulong) {
+    *RAM.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    // SAFETY: the mapping made by mem_alloc, no longer used by the kernel.
+    unsafe { libc::munmap(p, size as usize) };
+}
+
+/// A device whose registers the kernel reads and writes.
+pub trait MmioDevice: Send + Sync {
+    fn read(&self, offset: u64, data: &mut [u8]);
+    fn write(&self, offset: u64, data: &[u8]);
+}
+
+struct MmioRegion {
+    base: u64,
+    size: u64,
+    dev: Arc<dyn MmioDevice>,
+}
+
+static MMIO: RwLock<Vec<MmioRegion>> = RwLock::new(Vec::new());
+
+/// First "physical" address handed to devices: far above any host mapping
+/// the kernel could be given as RAM (x86-64 user space ends at 2^47).
+const MMIO_BASE: u64 = 0x7000_0000_0000_0000;
+
+/// Registers a device and returns the base address of its registers.
+pub fn mmio_register(size: u64, dev: Arc<dyn MmioDevice>) -> u64 {
+    let mut regions = MMIO.write().unwrap_or_else(|e| e.into_inner());
+    let base = regions
+        .iter()
+        .map(|r| r.base + r.size.next_multiple_of(0x1000))
+        .max()
+        .unwrap_or(MMIO_BASE);
+    regions.push(MmioRegion { base, size, dev });
+    base
+}
+
+unsafe extern "C" fn iomem_access(
+    addr: c_ulong,
+    val: *mut c_void,
+    size: c_int,
+    write: c_int,
+) -> c_int {
+    let Ok(len) = usize::try_from(size) else {
+        return -libc::EINVAL;
+    };
+    if !matches!(len, 1 | 2 | 4 | 8) {
+        return -libc::EINVAL;
+    }
+    let dev = {
+        let regions = MMIO.read().unwrap_or_else(|e| e.into_inner());
+        regions
+            .iter()
+            .find(|r| addr >= r.base && addr + len as u64 <= r.base + r.size)
+            .map(|r| (Arc::clone(&r.dev), addr - r.base))
+    };
+    let Some((dev, offset)) = dev else {
+        return -libc::EFAULT;
+    };
+    // SAFETY: the kernel passes a buffer of `size` bytes.
+    let buf = unsafe { std::slice::from_raw_parts_mut(val.cast::<u8>(), len) };
+    if write != 0 {
+        dev.write(offset, buf);
+    } else {
+        dev.read(offset, buf);
+    }
+    0
+}
+
+/// The kernel log: kept for a panic report and sent to the `kernel` log
+/// target line by line.
+struct KernelLog {
+    partial: Vec<u8>,
+    recent: VecDeque<u8>,
+}
+
+static KLOG: Mutex<KernelLog> = Mutex::new(KernelLog {
+    partial: Vec::new(),
+    recent: VecDeque::new(),
+});
+
+/// Whether kernel messages also go straight to stderr (boot debugging).
+static KLOG_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+pub fn set_kernel_log_to_stderr(on: bool) {
+    KLOG_TO_STDERR.store(on, Ordering::Relaxed);
+}
+
+/// The last kernel messages (at most 64 KiB).
+pub fn kernel_log_tail() -> String {
+    let log = KLOG.lock().unwrap_or_else(|e| e.into_inner());
+    let (a, b) = log.recent.as_slices();
+    let mut v = a.to_vec();
+    v.extend_from_slice(b);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+unsafe extern "C" fn print(s: *const c_char, len: c_int) {
+    if s.is_null() || len <= 0 {
+        return;
+    }
+    // SAFETY: the kernel passes len readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len as usize) };
+    if KLOG_TO_STDERR.load(Ordering::Relaxed) {
+        // SAFETY: plain write of a valid buffer to fd 2.
+        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    }
+    let mut log = KLOG.lock().unwrap_or_else(|e| e.into_inner());
+    log.recent.extend(bytes);
+    let excess = log.recent.len().saturating_sub(LOG_KEEP);
+    log.recent.drain(..excess);
+    log.partial.extend_from_slice(bytes);
+    while let Some(nl) = log.partial.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = log.partial.drain(..=nl).collect();
+        log::info!(target: "kernel", "{}", String::from_utf8_lossy(&line[..line.len() - 1]));
+    }
+}
+
+unsafe extern "C" fn panic() {
+    let tail = kernel_log_tail();
+    let msg = format!("stdpkt: kernel panic; last kernel messages:\n{tail}\n");
+    // SAFETY: plain write of a valid buffer to fd 2.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    // SAFETY: no preconditions; a core dump keeps every thread for gdb.
+    unsafe { libc::abort() };
+}
+
+/// The operations table handed to `lkl_start_kernel`.
+pub static HOST_OPS: lkl_host_operations = lkl_host_operations {
+    print: Some(print),
+    panic: Some(panic),
+    sem_alloc: Some(sem_alloc),
+    sem_free: Some(sem_free),
+    sem_up: Some(sem_up),
+    sem_down: Some(sem_down),
+    mutex_alloc: Some(mutex_alloc),
+    mutex_free: Some(mutex_free),
+    mutex_lock: Some(mutex_lock),
+    mutex_unlock: Some(mutex_unlock),
+    thread_create: Some(thread_create),
+    thread_join: Some(thread_join),
+    thread_self: Some(thread_self),
+    tls_init: Some(tls_init),
+    tls_set: Some(tls_set),
+    tls_get: Some(tls_get),
+    time: Some(time),
+    timer_alloc: Some(timer_alloc),
+    timer_set_oneshot: Some(timer_set_oneshot),
+    timer_free: Some(timer_free),
+    mem_alloc: Some(mem_alloc),
+    mem_free: Some(mem_free),
+    iomem_access: Some(iomem_access),
+};

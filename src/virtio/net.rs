@@ -1,0 +1,782 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The virtio-net device (virtio 1.x §5.1): queue 0 receives, queue 1
+//! transmits.
+//!
+//! Features offered: VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC,
+//! VIRTIO_NET_F_STATUS, VIRTIO_NET_F_MTU (when an MTU is configured) and
+//! VIRTIO_RING_F_EVENT_IDX (unless turned off). No checksum or
+//! segmentation offloads, no mergeable buffers: every frame travels behind
+//! a 12-byte `virtio_net_hdr_mrg_rxbuf` that is all zero except
+//! `num_buffers` = 1 on receive, and ignored on transmit.
+//!
+//! # Transmit: inline on the notifying thread
+//!
+//! A notification of queue 1 comes from the kernel's `start_xmit` through
+//! a register write. We drain the queue right there and hand each frame to
+//! the [`FrameSink`]: no thread switch, no extra copy, and the used ring is
+//! updated before the kernel carries on. The cost is that a slow consumer
+//! of the output stream blocks the kernel thread in `write(2)`: that is the
+//! backpressure a stream gives, and the other end is ours to read.
+//!
+//! # Receive: wait briefly for buffers, then drop
+//!
+//! [`VirtioNet::deliver`] runs on the NIC's RX thread. When the driver has
+//! no receive buffer posted, the default policy ([`RxNoBuffer::Wait`])
+//! blocks the RX thread until the driver posts some (it notifies queue 0
+//! when it refills) or a timeout passes, so a burst is absorbed instead of
+//! lost. If the timeout passes the queue is marked starved and frames are
+//! dropped without waiting until the driver posts a buffer again: a driver
+//! that stopped taking frames (interface down, buffers full) then costs one
+//! timeout, not one per frame. [`RxNoBuffer::Drop`] drops at once, as a
+//! hardware NIC does.
+
+use core::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_bindings::virtio_ids::VIRTIO_ID_NET;
+use virtio_bindings::virtio_net::{
+    VIRTIO_NET_F_MAC, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS, VIRTIO_NET_S_LINK_UP,
+};
+use virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
+
+use super::queue::{Queue, QueueConfig, QueueError};
+use super::ram::{GuestRam, MemError};
+use super::{lock, ActivateError, Interrupt, IrqCallback, VirtioDevice, INT_CONFIG, INT_VRING};
+use crate::wire::MAX_FRAME_LEN;
+
+/// Index of the receive queue.
+pub const RX_QUEUE: u16 = 0;
+/// Index of the transmit queue.
+pub const TX_QUEUE: u16 = 1;
+/// QueueNumMax of both queues.
+pub const QUEUE_SIZE: u16 = 256;
+/// `virtio_net_hdr_mrg_rxbuf`: the header before every frame with
+/// VIRTIO_F_VERSION_1.
+pub const NET_HDR_LEN: usize = 12;
+/// Smallest MTU Linux accepts.
+pub const MIN_MTU: u16 = 68;
+/// Largest MTU whose frames (with a VLAN tag) every wire framing carries.
+pub const MAX_MTU: u16 = (MAX_FRAME_LEN - 18) as u16;
+/// How long [`RxNoBuffer::default`] waits for receive buffers.
+pub const DEFAULT_RX_WAIT: Duration = Duration::from_millis(500);
+
+/// Bytes of config space: mac\[6\], status, max_virtqueue_pairs, mtu.
+const CONFIG_LEN: usize = 12;
+
+/// Where transmitted frames go.
+pub trait FrameSink: Send {
+    /// Takes one Ethernet frame. Errors are the sink's to count and handle:
+    /// the kernel cannot do anything about them.
+    fn send(&mut self, frame: &[u8]);
+}
+
+/// What [`VirtioNet::deliver`] does when the driver has no receive buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxNoBuffer {
+    /// Drop the frame at once.
+    Drop,
+    /// Wait up to this long for the driver to post buffers, then drop.
+    /// `Duration::MAX` never drops: the RX thread waits as long as it
+    /// takes, pushing back on the input stream.
+    Wait(Duration),
+}
+
+impl Default for RxNoBuffer {
+    fn default() -> Self {
+        RxNoBuffer::Wait(DEFAULT_RX_WAIT)
+    }
+}
+
+/// The device's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The MAC address in config space.
+    pub mac: [u8; 6],
+    /// Offered with VIRTIO_NET_F_MTU; the kernel's default (1500) if `None`.
+    pub mtu: Option<u16>,
+    /// Offer VIRTIO_RING_F_EVENT_IDX (fewer interrupts and notifications).
+    pub event_idx: bool,
+    /// Policy when no receive buffer is posted.
+    pub rx_no_buffer: RxNoBuffer,
+}
+
+impl NetConfig {
+    /// Defaults: no MTU offered, EVENT_IDX on, [`RxNoBuffer::default`].
+    pub fn new(mac: [u8; 6]) -> Self {
+        NetConfig {
+            mac,
+            mtu: None,
+            event_idx: true,
+            rx_no_buffer: RxNoBuffer::default(),
+        }
+    }
+}
+
+/// An MTU outside [`MIN_MTU`]`..=`[`MAX_MTU`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidMtu(pub u16);
+
+impl fmt::Display for InvalidMtu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MTU {} is outside {MIN_MTU}..={MAX_MTU}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidMtu {}
+
+/// Counters, as returned by [`VirtioNet::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Frames handed to the sink.
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// Chains longer than any frame (the device offers no GSO).
+    pub tx_dropped_too_long: u64,
+    /// Malformed chains (bad descriptors, buffers outside RAM, no header).
+    pub tx_dropped_driver_error: u64,
+    /// Frames written into the driver's buffers.
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    /// The driver has not started the device (or reset it).
+    pub rx_dropped_not_ready: u64,
+    /// The link is down.
+    pub rx_dropped_link_down: u64,
+    /// No receive buffer posted (see [`RxNoBuffer`]).
+    pub rx_dropped_no_buffer: u64,
+    /// The frame is larger than the posted buffer.
+    pub rx_dropped_too_big: u64,
+    /// Malformed receive chain or queue.
+    pub rx_dropped_driver_error: u64,
+    /// Times the RX thread waited for the driver to post buffers.
+    pub rx_waits: u64,
+    /// Interrupts raised (used buffers and config changes).
+    pub interrupts: u64,
+}
+
+impl NetStats {
+    /// All dropped received frames.
+    pub fn rx_dropped(&self) -> u64 {
+        self.rx_dropped_not_ready
+            + self.rx_dropped_link_down
+            + self.rx_dropped_no_buffer
+            + self.rx_dropped_too_big
+            + self.rx_dropped_driver_error
+    }
+
+    /// All dropped transmitted frames.
+    pub fn tx_dropped(&self) -> u64 {
+        self.tx_dropped_too_long + self.tx_dropped_driver_error
+    }
+}
+
+/// [`NetStats`] as atomics.
+#[derive(Debug, Default)]
+struct Counters {
+    tx_frames: AtomicU64,
+    tx_bytes: AtomicU64,
+    tx_dropped_too_long: AtomicU64,
+    tx_dropped_driver_error: AtomicU64,
+    rx_frames: AtomicU64,
+    rx_bytes: AtomicU64,
+    rx_dropped_not_ready: AtomicU64,
+    rx_dropped_link_down: AtomicU64,
+    rx_dropped_no_buffer: AtomicU64,
+    rx_dropped_too_big: AtomicU64,
+    rx_dropped_driver_error: AtomicU64,
+    rx_waits: AtomicU64,
+    interrupts: AtomicU64,
+}
+
+fn inc(c: &AtomicU64) {
+    add(c, 1);
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> NetStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        NetStats {
+            tx_frames: get(&self.tx_frames),
+            tx_bytes: get(&self.tx_bytes),
+            tx_dropped_too_long: get(&self.tx_dropped_too_long),
+            tx_dropped_driver_error: get(&self.tx_dropped_driver_error),
+            rx_frames: get(&self.rx_frames),
+            rx_bytes: get(&self.rx_bytes),
+            rx_dropped_not_ready: get(&self.rx_dropped_not_ready),
+            rx_dropped_link_down: get(&self.rx_dropped_link_down),
+            rx_dropped_no_buffer: get(&self.rx_dropped_no_buffer),
+            rx_dropped_too_big: get(&self.rx_dropped_too_big),
+            rx_dropped_driver_error: get(&self.rx_dropped_driver_error),
+            rx_waits: get(&self.rx_waits),
+            interrupts: get(&self.interrupts),
+        }
+    }
+}
+
+struct RxState {
+    queue: Option<Queue>,
+    /// Waited in vain for buffers: drop without waiting until some appear.
+    starved: bool,
+    /// The current chain's buffers (reused to avoid allocating per frame).
+    bufs: Vec<(u64, u32)>,
+}
+
+struct TxState {
+    queue: Option<Queue>,
+    sink: Box<dyn FrameSink>,
+    /// The current chain's bytes, header included (reused).
+    frame: Vec<u8>,
+}
+
+/// What one attempt at delivering a frame came to.
+enum RxOutcome {
+    Done { delivered: bool, notify: bool },
+    /// No buffer; waiting is allowed.
+    Empty,
+}
+
+/// A virtio-net device; plug it into a [`super::MmioDevice`].
+pub struct VirtioNet {
+    ram: GuestRam,
+    mac: [u8; 6],
+    mtu: Option<u16>,
+    features: u64,
+    rx_no_buffer: RxNoBuffer,
+    irq: Interrupt,
+    link_up: AtomicBool,
+    generation: AtomicU32,
+    /// DRIVER_OK was accepted and no reset since.
+    active: AtomicBool,
+    /// `shutdown` was called: never touch the RAM again.
+    shut_down: AtomicBool,
+    rx: Mutex<RxState>,
+    /// Bumped on every event a waiting RX thread must look at (queue 0
+    /// notification, activation, reset, link change, shutdown).
+    rx_events: Mutex<u64>,
+    rx_event: Condvar,
+    tx: Mutex<TxState>,
+    counters: Counters,
+    warned: AtomicBool,
+}
+
+impl VirtioNet {
+    /// A device over the kernel's RAM that sends transmitted frames to
+    /// `sink` and raises its interrupt with `irq`. The link starts up.
+    pub fn new(
+        ram: GuestRam,
+        config: NetConfig,
+        sink: Box<dyn FrameSink>,
+        irq: IrqCallback,
+    ) -> Result<Self, InvalidMtu> {
+        if let Some(mtu) = config.mtu {
+            if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+                return Err(InvalidMtu(mtu));
+            }
+        }
+        let mut features = 1u64 << VIRTIO_F_VERSION_1
+            | 1 << VIRTIO_NET_F_MAC
+            | 1 << VIRTIO_NET_F_STATUS;
+        if config.mtu.is_some() {
+            features |= 1 << VIRTIO_NET_F_MTU;
+        }
+        if config.event_idx {
+            features |= 1 << VIRTIO_RING_F_EVENT_IDX;
+        }
+        Ok(VirtioNet {
+            ram,
+            mac: config.mac,
+            mtu: config.mtu,
+            features,
+            rx_no_buffer: config.rx_no_buffer,
+            irq: Interrupt::new(irq),
+            link_up: AtomicBool::new(true),
+            generation: AtomicU32::new(0),
+            active: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            rx: Mutex::new(RxState {
+                queue: None,
+                starved: false,
+                bufs: Vec::new(),
+            }),
+            rx_events: Mutex::new(0),
+            rx_event: Condvar::new(),
+            tx: Mutex::new(TxState {
+                queue: None,
+                sink,
+                frame: Vec::new(),
+            }),
+            counters: Counters::default(),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    /// Hands a received frame to the driver. Returns whether it was
+    /// delivered; a dropped frame is counted under its reason.
+    ///
+    /// Meant for one RX thread; it may block per [`RxNoBuffer`]. Raises the
+    /// interrupt (without holding any lock) if the driver wants one.
+    pub fn deliver(&self, frame: &[u8]) -> bool {
+        // Outer None: not waited yet. Inner None: no time limit.
+        let mut deadline: Option<Option<Instant>> = None;
+        loop {
+            // Read before looking at the ring: an event after this read
+            // makes the wait below return at once, so none is missed.
+            let seen = *lock(&self.rx_events);
+            match self.try_deliver(frame) {
+                RxOutcome::Done { delivered, notify } => {
+                    if notify {
+                        self.raise(INT_VRING);
+                    }
+                    return delivered;
+                }
+                RxOutcome::Empty => {
+                    let RxNoBuffer::Wait(max) = self.rx_no_buffer else {
+                        unreachable!("try_deliver returns Empty only with RxNoBuffer::Wait");
+                    };
+                    let limit = *deadline.get_or_insert_with(|| {
+                        inc(&self.counters.rx_waits);
+                        Instant::now().checked_add(max)
+                    });
+                    if !self.wait_rx_event(seen, limit) {
+                        lock(&self.rx).starved = true;
+                        inc(&self.counters.rx_dropped_no_buffer);
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_deliver(&self, frame: &[u8]) -> RxOutcome {
+        let dropped = |counter: &AtomicU64| {
+            inc(counter);
+            RxOutcome::Done {
+                delivered: false,
+                notify: false,
+            }
+        };
+        let c = &self.counters;
+        let mut guard = lock(&self.rx);
+        let RxState {
+            queue,
+            starved,
+            bufs,
+        } = &mut *guard;
+        if self.shut_down.load(Ordering::SeqCst) {
+            return dropped(&c.rx_dropped_not_ready);
+        }
+        let Some(q) = queue.as_mut() else {
+            return dropped(&c.rx_dropped_not_ready);
+        };
+        if !self.link_up.load(Ordering::SeqCst) {
+            return dropped(&c.rx_dropped_link_down);
+        }
+        let head = loop {
+            match q.pop() {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    self.driver_error("rx", &e);
+                    return dropped(&c.rx_dropped_driver_error);
+                }
+            }
+            if *starved || self.rx_no_buffer == RxNoBuffer::Drop {
+                return dropped(&c.rx_dropped_no_buffer);
+            }
+            match q.enable_notification() {
+                Ok(true) => continue,
+                Ok(false) => return RxOutcome::Empty,
+                Err(e) => {
+                    self.driver_error("rx", &e);
+                    return dropped(&c.rx_dropped_driver_error);
+                }
+            }
+        };
+        *starved = false;
+
+        let bad_chain = |q: &mut Queue, e: QueueError| {
+            self.driver_error("rx", &e);
+            inc(&c.rx_dropped_driver_error);
+            // Give the buffer back (empty) so the driver can reuse it.
+            let notify = q.add_used(head, 0).is_ok() && q.needs_notification();
+            RxOutcome::Done {
+                delivered: false,
+                notify,
+            }
+        };
+        // Collect and check the buffers before writing anything.
+        let room = match rx_buffers(&self.ram, q, head, bufs) {
+            Ok(room) => room,
+            Err(e) => return bad_chain(q, e),
+        };
+        let total = NET_HDR_LEN + frame.len();
+        let Some(total32) = u32::try_from(total).ok().filter(|&t| u64::from(t) <= room) else {
+            // Leave the chain for a frame that fits.
+            q.undo_pop();
+            return dropped(&c.rx_dropped_too_big);
+        };
+        if let Err(e) = scatter(&self.ram, bufs, [&rx_header(), frame]) {
+            return bad_chain(q, e.into());
+        }
+        if let Err(e) = q.add_used(head, total32) {
+            self.driver_error("rx", &e);
+            return dropped(&c.rx_dropped_driver_error);
+        }
+        inc(&c.rx_frames);
+        add(&c.rx_bytes, frame.len() as u64);
+        RxOutcome::Done {
+            delivered: true,
+            notify: q.needs_notification(),
+        }
+    }
+
+    /// Waits until the RX event count moves past `seen` (true) or `limit`
+    /// passes (false).
+    fn wait_rx_event(&self, seen: u64, limit: Option<Instant>) -> bool {
+        let mut events = lock(&self.rx_events);
+        loop {
+            if *events != seen {
+                return true;
+            }
+            events = match limit {
+                None => self
+                    .rx_event
+                    .wait(events)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(limit) => {
+                    let now = Instant::now();
+                    if now >= limit {
+                        return false;
+                    }
+                    self.rx_event
+                        .wait_timeout(events, limit - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    fn wake_rx(&self) {
+        *lock(&self.rx_events) += 1;
+        self.rx_event.notify_all();
+    }
+
+    /// Drains the transmit queue into the sink (queue 1 notification).
+    fn process_tx(&self) {
+        let c = &self.counters;
+        let notify = {
+            let mut guard = lock(&self.tx);
+            let TxState { queue, sink, frame } = &mut *guard;
+            let Some(q) = queue.as_mut() else {
+                return;
+            };
+            let mut used = false;
+            loop {
+                let head = match q.pop() {
+                    Ok(Some(head)) => head,
+                    Ok(None) => match q.enable_notification() {
+                        // More arrived while we re-armed notifications.
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(e) => {
+                            self.driver_error("tx", &e);
+                            break;
+                        }
+                    },
+                    // A bad head was consumed; the next slot may be fine.
+                    Err(e @ QueueError::BadIndex(_)) => {
+                        self.driver_error("tx", &e);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.driver_error("tx", &e);
+                        break;
+                    }
+                };
+                match self.gather(q, head, frame) {
+                    Ok(()) if frame.len() >= NET_HDR_LEN => {
+                        let payload = &frame[NET_HDR_LEN..];
+                        sink.send(payload);
+                        inc(&c.tx_frames);
+                        add(&c.tx_bytes, payload.len() as u64);
+                    }
+                    Ok(()) => {
+                        self.driver_error("tx", &QueueError::TooShort);
+                        inc(&c.tx_dropped_driver_error);
+                    }
+                    Err(QueueError::TooLong) => inc(&c.tx_dropped_too_long),
+                    Err(e) => {
+                        self.driver_error("tx", &e);
+                        inc(&c.tx_dropped_driver_error);
+                    }
+                }
+                // Nothing is written into a transmit buffer.
+                if let Err(e) = q.add_used(head, 0) {
+                    self.driver_error("tx", &e);
+                    break;
+                }
+                used = true;
+            }
+            used && q.needs_notification()
+        };
+        if notify {
+            self.raise(INT_VRING);
+        }
+    }
+
+    /// Copies the readable buffers of the chain at `head` into `frame`.
+    fn gather(&self, q: &Queue, head: u16, frame: &mut Vec<u8>) -> Result<(), QueueError> {
+        frame.clear();
+        for desc in q.chain(head) {
+            let desc = desc?;
+            if desc.is_writable() {
+                return Err(QueueError::BadDirection);
+            }
+            let start = frame.len();
+            let len = desc.len as usize;
+            if start + len > NET_HDR_LEN + MAX_FRAME_LEN {
+                return Err(QueueError::TooLong);
+            }
+            frame.resize(start + len, 0);
+            self.ram.read(desc.addr, &mut frame[start..])?;
+        }
+        Ok(())
+    }
+
+    /// Sets the link state; a change raises a config-change interrupt.
+    pub fn set_link(&self, up: bool) {
+        if self.link_up.swap(up, Ordering::SeqCst) == up {
+            return;
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.wake_rx();
+        // Before DRIVER_OK nobody listens; the driver reads the status then.
+        if self.active.load(Ordering::SeqCst) {
+            self.raise(INT_CONFIG);
+        }
+    }
+
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::SeqCst)
+    }
+
+    /// Whether the driver has started the device (DRIVER_OK, no reset).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    pub fn stats(&self) -> NetStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops the device for good: once this returns, no thread of the
+    /// device touches the kernel's RAM again, later frames are dropped and
+    /// a waiting [`deliver`](Self::deliver) returns. Call it before the
+    /// RAM is freed.
+    pub fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+        self.reset();
+    }
+
+    fn raise(&self, bits: u32) {
+        inc(&self.counters.interrupts);
+        self.irq.raise(bits);
+    }
+
+    /// Logs a driver error: the first one as a warning, the rest at debug
+    /// level (a broken driver could otherwise flood the log).
+    fn driver_error(&self, queue: &str, e: &QueueError) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            log::debug!("virtio-net {queue}: {e}");
+        } else {
+            log::warn!("virtio-net {queue}: {e} (further driver errors are logged at debug level)");
+        }
+    }
+
+    fn config_bytes(&self) -> [u8; CONFIG_LEN] {
+        let status = if self.link_up() {
+            VIRTIO_NET_S_LINK_UP as u16
+        } else {
+            0
+        };
+        let mut c = [0u8; CONFIG_LEN];
+        c[..6].copy_from_slice(&self.mac);
+        c[6..8].copy_from_slice(&status.to_le_bytes());
+        // max_virtqueue_pairs: one (VIRTIO_NET_F_MQ is not offered).
+        c[8..10].copy_from_slice(&1u16.to_le_bytes());
+        c[10..12].copy_from_slice(&self.mtu.unwrap_or(0).to_le_bytes());
+        c
+    }
+}
+
+/// The receive header: no offloads, `num_buffers` = 1 (§5.1.6.4).
+fn rx_header() -> [u8; NET_HDR_LEN] {
+    let mut h = [0u8; NET_HDR_LEN];
+    h[10..12].copy_from_slice(&1u16.to_le_bytes());
+    h
+}
+
+/// Collects the buffers of the receive chain at `head` into `bufs` and
+/// returns their total size; they must all be writable and inside the RAM.
+fn rx_buffers(
+    ram: &GuestRam,
+    q: &Queue,
+    head: u16,
+    bufs: &mut Vec<(u64, u32)>,
+) -> Result<u64, QueueError> {
+    bufs.clear();
+    let mut room = 0u64;
+    for desc in q.chain(head) {
+        let desc = desc?;
+        if !desc.is_writable() {
+            return Err(QueueError::BadDirection);
+        }
+        ram.check(desc.addr, desc.len.into())?;
+        bufs.push((desc.addr, desc.len));
+        room += u64::from(desc.len);
+    }
+    Ok(room)
+}
+
+/// Writes `parts` one after the other across the buffers `bufs`.
+fn scatter(ram: &GuestRam, bufs: &[(u64, u32)], parts: [&[u8]; 2]) -> Result<(), MemError> {
+    let mut bufs = bufs.iter();
+    let (mut addr, mut room) = (0u64, 0usize);
+    for part in parts {
+        let mut rest = part;
+        while !rest.is_empty() {
+            if room == 0 {
+                let &(a, len) = bufs.next().ok_or(MemError::OutOfRange {
+                    addr,
+                    len: rest.len() as u64,
+                })?;
+                (addr, room) = (a, len as usize);
+                continue;
+            }
+            let n = rest.len().min(room);
+            ram.write(addr, &rest[..n])?;
+            addr += n as u64;
+            room -= n;
+            rest = &rest[n..];
+        }
+    }
+    Ok(())
+}
+
+impl VirtioDevice for VirtioNet {
+    fn device_id(&self) -> u32 {
+        VIRTIO_ID_NET
+    }
+
+    fn features(&self) -> u64 {
+        self.features
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[QUEUE_SIZE, QUEUE_SIZE]
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        let config = self.config_bytes();
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|off| config.get(off..))
+            .unwrap_or(&[]);
+        let n = src.len().min(data.len());
+        data[..n].copy_from_slice(&src[..n]);
+    }
+
+    fn write_config(&self, offset: u64, data: &[u8]) {
+        // Every field is read-only with VIRTIO_F_VERSION_1.
+        log::debug!(
+            "virtio-net: ignored {}-byte config write at 0x{offset:x}",
+            data.len()
+        );
+    }
+
+    fn config_generation(&self) -> u32 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn activate(&self, features: u64, queues: &[QueueConfig]) -> Result<(), ActivateError> {
+        let event_idx = features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
+        let make = |index: u16| {
+            let cfg = queues
+                .get(usize::from(index))
+                .filter(|c| c.ready)
+                .ok_or(ActivateError::QueueNotReady(index))?;
+            Queue::new(self.ram, cfg, QUEUE_SIZE, event_idx)
+                .map_err(|error| ActivateError::Queue { index, error })
+        };
+        let (rxq, txq) = (make(RX_QUEUE)?, make(TX_QUEUE)?);
+        // `shut_down` is checked under each lock, which `shutdown` takes
+        // after setting it: a queue installed here is cleared again there.
+        {
+            let mut rx = lock(&self.rx);
+            if self.shut_down.load(Ordering::SeqCst) {
+                return Err(ActivateError::ShutDown);
+            }
+            rx.queue = Some(rxq);
+            rx.starved = false;
+        }
+        {
+            let mut tx = lock(&self.tx);
+            if self.shut_down.load(Ordering::SeqCst) {
+                return Err(ActivateError::ShutDown);
+            }
+            tx.queue = Some(txq);
+        }
+        self.active.store(true, Ordering::SeqCst);
+        self.wake_rx();
+        Ok(())
+    }
+
+    fn reset(&self) {
+        self.active.store(false, Ordering::SeqCst);
+        {
+            let mut rx = lock(&self.rx);
+            rx.queue = None;
+            rx.starved = false;
+        }
+        lock(&self.tx).queue = None;
+        self.wake_rx();
+    }
+
+    fn queue_notify(&self, index: u16) {
+        match index {
+            // The driver posted receive buffers: wake a waiting deliver().
+            RX_QUEUE => self.wake_rx(),
+            TX_QUEUE => self.process_tx(),
+            _ => log::debug!("virtio-net: notify of unknown queue {index}"),
+        }
+    }
+
+    fn interrupt(&self) -> &Interrupt {
+        &self.irq
+    }
+}
+
+impl fmt::Debug for VirtioNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtioNet")
+            .field("ram", &self.ram)
+            .field("mac", &self.mac)
+            .field("mtu", &self.mtu)
+            .field("link_up", &self.link_up())
+            .field("active", &self.is_active())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
