@@ -15,10 +15,9 @@
 #include <asm/lkl.h>
 
 unsigned long lkl_irq_flags = ARCH_IRQ_DISABLED;
-bool lkl_irqs_pending;
 
 /* Queued IRQs, one bit each; NR_IRQS fits a word. */
-static unsigned long pending_mask;
+unsigned long lkl_irqs_pending;
 static unsigned long used_mask = 1;	/* IRQ 0 is never handed out */
 static const char *irq_users[NR_IRQS];
 
@@ -40,8 +39,7 @@ void lkl_run_pending_irqs(void)
 	unsigned long mask;
 	int irq;
 
-	mask = __atomic_exchange_n(&pending_mask, 0, __ATOMIC_ACQ_REL);
-	WRITE_ONCE(lkl_irqs_pending, false);
+	mask = __atomic_exchange_n(&lkl_irqs_pending, 0, __ATOMIC_ACQ_REL);
 	while (mask) {
 		irq = __ffs(mask);
 		mask &= ~BIT(irq);
@@ -51,8 +49,7 @@ void lkl_run_pending_irqs(void)
 
 void lkl_irq_mark_pending(int irq)
 {
-	__atomic_fetch_or(&pending_mask, BIT(irq), __ATOMIC_ACQ_REL);
-	WRITE_ONCE(lkl_irqs_pending, true);
+	__atomic_fetch_or(&lkl_irqs_pending, BIT(irq), __ATOMIC_ACQ_REL);
 }
 
 int lkl_trigger_irq(int irq)

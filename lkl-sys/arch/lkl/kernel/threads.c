@@ -181,6 +181,8 @@ bool lkl_cpu_release(void)
 			lkl_ops->mutex_unlock(cpu.lock);
 			continue;
 		}
+		/* A queued IRQ would wait for the next taker otherwise. */
+		WARN_ON_ONCE(irqs_disabled());
 		cpu.owner = 0;
 		if (cpu.waiters)
 			lkl_ops->sem_up(cpu.wait_sem);

@@ -11,7 +11,7 @@
 
 extern unsigned long lkl_irq_flags;
 void lkl_run_pending_irqs(void);
-extern bool lkl_irqs_pending;
+extern unsigned long lkl_irqs_pending;
 
 #include <linux/compiler.h>
 

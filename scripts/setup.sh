@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what stdpkt needs on Debian 12, skipping what is already there:
+# the kernel source and its build tools, the tools the tests drive, and
+# checks the Rust toolchain. Safe to run again.
+set -euo pipefail
+
+PKGS=(linux-source-6.12 build-essential flex bison bc libelf-dev libclang-dev
+      iproute2 iptables iputils-ping tcpdump tshark netperf socat
+      netcat-openbsd traceroute)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        SUDO=sudo
+    fi
+    # netperf is in Debian's non-free component: enable it on the existing source.
+    src=/etc/apt/sources.list.d/debian.sources
+    if printf '%s\n' "${missing[@]}" | grep -qx netperf && [ -f "$src" ] \
+        && ! grep -q '^Components:.*non-free\b' "$src"; then
+        $SUDO sed -i 's/^Components: main$/Components: main non-free/' "$src"
+    fi
+    echo "setup: installing ${missing[*]}" >&2
+    $SUDO apt-get update -q >&2
+    # tshark asks whether non-root users may capture: answer no, quietly.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+    for d in "$HOME/.cargo/bin" /root/.cargo/bin; do
+        [ -x "$d/cargo" ] && export PATH="$d:$PATH" && break
+    done
+fi
+command -v cargo >/dev/null || {
+    echo "setup: no Rust toolchain: install Rust 1.89 or newer (rustup), then run this again" >&2
+    exit 1
+}
+ver=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n1.89.0\n' "$ver" | sort -V | head -1)" != "1.89.0" ]; then
+    echo "setup: rustc $ver is too old: stdpkt needs 1.89 or newer" >&2
+    exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >&2 || true
