@@ -22,9 +22,18 @@ fn rss_kib() -> u64 {
 }
 
 fn child() {
+    let cmdline =
+        std::env::var("STDPKT_BENCH_CMDLINE").unwrap_or_else(|_| "mem=32M loglevel=4".into());
+    if std::env::var_os("STDPKT_BENCH_KLOG").is_some() {
+        stdpkt::host::set_kernel_log_to_stderr(true);
+    }
     let t0 = Instant::now();
-    kernel::boot("mem=32M loglevel=4").expect("boot");
+    kernel::boot(&cmdline).expect("boot");
+    let t_boot = t0.elapsed();
     kernel::set_link_up("lo").expect("lo");
+    if std::env::var_os("STDPKT_BENCH_KLOG").is_some() {
+        eprintln!("boot() {:?}, lo up {:?}", t_boot, t0.elapsed());
+    }
     let fd = k::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).expect("socket");
     k::close(fd).expect("close");
     let boot = t0.elapsed();

@@ -319,7 +319,9 @@ unsafe extern "C" fn timer_free(t: *mut lkl_timer) {
 /// The kernel's RAM, once allocated: device models map it.
 static RAM: Mutex<Option<(usize, usize)>> = Mutex::new(None);
 
-/// Base address and size of the kernel's RAM, after boot.
+/// Where the kernel's RAM is in this process, and how big, after boot.
+/// The kernel's "physical" address of its first byte is
+/// [`lkl_sys::LKL_RAM_PHYS_BASE`].
 pub fn ram() -> Option<(usize, usize)> {
     *RAM.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -447,8 +449,12 @@ unsafe extern "C" fn print(s: *const c_char, len: c_int) {
     // SAFETY: the kernel passes len readable bytes.
     let bytes = unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len as usize) };
     if KLOG_TO_STDERR.load(Ordering::Relaxed) {
+        // Host-clock stamps: they also cover the boot before time_init().
+        let line = format!("[{:>10.6}] ", monotonic_ns() as f64 / 1e9);
+        let mut out = line.into_bytes();
+        out.extend_from_slice(bytes);
         // SAFETY: plain write of a valid buffer to fd 2.
-        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        unsafe { libc::write(2, out.as_ptr().cast(), out.len()) };
     }
     let mut log = KLOG.lock().unwrap_or_else(|e| e.into_inner());
     log.recent.extend(bytes);

@@ -87,7 +87,7 @@ impl MmioDevice {
             self.dev.read_config(offset - CONFIG_START, data);
             return;
         }
-        let value = if data.len() == 4 && offset % 4 == 0 {
+        let value = if data.len() == 4 && offset.is_multiple_of(4) {
             self.read_reg(offset as u32)
         } else {
             self.bad_access("read", offset, data.len());
@@ -106,7 +106,7 @@ impl MmioDevice {
             return;
         }
         match <[u8; 4]>::try_from(data) {
-            Ok(bytes) if offset % 4 == 0 => {
+            Ok(bytes) if offset.is_multiple_of(4) => {
                 self.write_reg(offset as u32, u32::from_le_bytes(bytes))
             }
             _ => self.bad_access("write", offset, data.len()),
@@ -141,8 +141,8 @@ impl MmioDevice {
             },
             reg::VIRTIO_MMIO_STATUS => regs.status,
             reg::VIRTIO_MMIO_QUEUE_NUM_MAX => queue
-                .map(|(sel, _)| self.dev.queue_max_sizes()[sel].into())
-                .unwrap_or(0),
+                .and_then(|(sel, _)| self.dev.queue_max_sizes().get(sel).copied())
+                .map_or(0, u32::from),
             reg::VIRTIO_MMIO_QUEUE_READY => queue.is_some_and(|(_, q)| q.ready).into(),
             // Write-only in the spec; reading back what was written helps
             // debugging and costs nothing.
@@ -150,9 +150,7 @@ impl MmioDevice {
             reg::VIRTIO_MMIO_QUEUE_DESC_LOW => queue.map_or(0, |(_, q)| q.desc as u32),
             reg::VIRTIO_MMIO_QUEUE_DESC_HIGH => queue.map_or(0, |(_, q)| (q.desc >> 32) as u32),
             reg::VIRTIO_MMIO_QUEUE_AVAIL_LOW => queue.map_or(0, |(_, q)| q.avail as u32),
-            reg::VIRTIO_MMIO_QUEUE_AVAIL_HIGH => {
-                queue.map_or(0, |(_, q)| (q.avail >> 32) as u32)
-            }
+            reg::VIRTIO_MMIO_QUEUE_AVAIL_HIGH => queue.map_or(0, |(_, q)| (q.avail >> 32) as u32),
             reg::VIRTIO_MMIO_QUEUE_USED_LOW => queue.map_or(0, |(_, q)| q.used as u32),
             reg::VIRTIO_MMIO_QUEUE_USED_HIGH => queue.map_or(0, |(_, q)| (q.used >> 32) as u32),
             _ => 0,
@@ -203,7 +201,8 @@ impl MmioDevice {
                     return;
                 }
                 match offset {
-                    reg::VIRTIO_MMIO_QUEUE_NUM => q.size = value as u16,
+                    // Out of range becomes 0, which activation refuses.
+                    reg::VIRTIO_MMIO_QUEUE_NUM => q.size = u16::try_from(value).unwrap_or(0),
                     reg::VIRTIO_MMIO_QUEUE_READY => q.ready = value & 1 != 0,
                     reg::VIRTIO_MMIO_QUEUE_DESC_LOW => set_low(&mut q.desc),
                     reg::VIRTIO_MMIO_QUEUE_DESC_HIGH => set_high(&mut q.desc),
@@ -232,7 +231,8 @@ impl MmioDevice {
             let old = regs.status;
             let mut new = value | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
             let newly = |new: u32, bit: u32| new & bit != 0 && old & bit == 0;
-            if newly(new, VIRTIO_CONFIG_S_FEATURES_OK) && !self.features_acceptable(regs.driver_features)
+            if newly(new, VIRTIO_CONFIG_S_FEATURES_OK)
+                && !self.features_acceptable(regs.driver_features)
             {
                 // The driver reads FEATURES_OK back and gives up (§3.1.1).
                 new &= !VIRTIO_CONFIG_S_FEATURES_OK;
@@ -274,9 +274,14 @@ impl MmioDevice {
 
 impl std::fmt::Debug for MmioDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MmioDevice")
-            .field("regs", &*lock(&self.regs))
-            .finish_non_exhaustive()
+        // try_lock: formatting must never deadlock, e.g. in a log line
+        // written while the registers are locked.
+        let mut d = f.debug_struct("MmioDevice");
+        match self.regs.try_lock() {
+            Ok(regs) => d.field("regs", &*regs),
+            Err(_) => d.field("regs", &"<locked>"),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -388,7 +393,10 @@ mod tests {
         assert_eq!(h.init(Some(bit(VIRTIO_F_VERSION_1))), RUNNING);
         // Too late: EVENT_IDX stays off, so used_event is ignored.
         h.w(reg::VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-        h.w(reg::VIRTIO_MMIO_DRIVER_FEATURES, 1 << VIRTIO_RING_F_EVENT_IDX);
+        h.w(
+            reg::VIRTIO_MMIO_DRIVER_FEATURES,
+            1 << VIRTIO_RING_F_EVENT_IDX,
+        );
         h.set_used_event(RX_QUEUE.into(), 1000);
         h.post_rx(&[2048]);
         h.post_rx(&[2048]);
@@ -400,17 +408,21 @@ mod tests {
     #[test]
     fn bad_queue_setup_needs_reset() {
         let mut h = Harness::new(NetConfig::new(MAC));
-        const PRE: u32 = VIRTIO_CONFIG_S_ACKNOWLEDGE
-            | VIRTIO_CONFIG_S_DRIVER
-            | VIRTIO_CONFIG_S_FEATURES_OK;
+        const PRE: u32 =
+            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
         h.init(Some(bit(VIRTIO_F_VERSION_1)));
         h.w(reg::VIRTIO_MMIO_STATUS, 0);
         h.w(reg::VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
         h.w(reg::VIRTIO_MMIO_STATUS, PRE);
         // Queue 0 with a size that is not a power of two; queue 1 unset.
         h.w(reg::VIRTIO_MMIO_QUEUE_SEL, 0);
+        h.w(reg::VIRTIO_MMIO_QUEUE_NUM, 0x1_0010);
+        assert_eq!(h.r(reg::VIRTIO_MMIO_QUEUE_NUM), 0, "not truncated to 16");
         h.w(reg::VIRTIO_MMIO_QUEUE_NUM, 100);
-        h.w(reg::VIRTIO_MMIO_QUEUE_DESC_LOW, h.queues[0].desc_addr as u32);
+        h.w(
+            reg::VIRTIO_MMIO_QUEUE_DESC_LOW,
+            h.queues[0].desc_addr as u32,
+        );
         h.w(reg::VIRTIO_MMIO_QUEUE_READY, 1);
         h.w(reg::VIRTIO_MMIO_STATUS, PRE | VIRTIO_CONFIG_S_DRIVER_OK);
         let status = h.r(reg::VIRTIO_MMIO_STATUS);
@@ -490,7 +502,9 @@ mod tests {
     fn interrupt_handler_reenters() {
         let mut h = Harness::new(NetConfig::new(MAC));
         h.init(None);
-        h.irq.auto_ack.store(true, std::sync::atomic::Ordering::SeqCst);
+        h.irq
+            .auto_ack
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         // Queue a transmit chain now; the handler kicks it.
         let mut tx = vec![0u8; crate::virtio::net::NET_HDR_LEN];
         tx.extend_from_slice(&frame(100, 9));
@@ -498,7 +512,7 @@ mod tests {
         h.m.ram.write(addr, &tx).unwrap();
         h.queues[1].store_desc(0, addr, tx.len() as u32, 0, 0);
         h.queues[1].publish(&[0]);
-        *h.irq.extra.lock().unwrap() = Some(Box::new(|mmio: &MmioDevice| {
+        *h.irq.extra.lock().unwrap() = Some(Arc::new(|mmio: &MmioDevice| {
             crate::virtio::testutil::write32(mmio, reg::VIRTIO_MMIO_QUEUE_NOTIFY, 1);
         }));
 

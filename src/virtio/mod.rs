@@ -14,11 +14,12 @@
 //!
 //! # Memory
 //!
-//! The kernel has no MMU of its own: its "physical" addresses are host
-//! addresses, and its RAM is one host allocation. [`GuestRam`] is that
-//! range; every address that comes from the driver (rings, buffers) is
-//! checked against it before use, so a buggy driver gets its request
-//! dropped and counted, never a wild access or a panic.
+//! The kernel has no MMU of its own and its RAM is one host allocation.
+//! Devices see the kernel's "physical" addresses: [`GuestRam`] maps them
+//! to host addresses with a fixed offset (the identity, or the LKL port's
+//! `LKL_RAM_PHYS_BASE`). Every address that comes from the driver (rings,
+//! buffers) is checked against that range before use, so a buggy driver
+//! gets its request dropped and counted, never a wild access or a panic.
 //!
 //! # Why not rust-vmm's `virtio-queue` and `vm-memory`
 //!

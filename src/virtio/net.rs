@@ -67,6 +67,11 @@ pub const DEFAULT_RX_WAIT: Duration = Duration::from_millis(500);
 const CONFIG_LEN: usize = 12;
 
 /// Where transmitted frames go.
+///
+/// `send` runs on the kernel thread that notified the TX queue, with the
+/// device's TX lock held: it may block (that is backpressure), but it must
+/// not call back into the device or the kernel, and must not panic (the
+/// caller is kernel code that cannot unwind).
 pub trait FrameSink: Send {
     /// Takes one Ethernet frame. Errors are the sink's to count and handle:
     /// the kernel cannot do anything about them.
@@ -236,7 +241,10 @@ struct TxState {
 
 /// What one attempt at delivering a frame came to.
 enum RxOutcome {
-    Done { delivered: bool, notify: bool },
+    Done {
+        delivered: bool,
+        notify: bool,
+    },
     /// No buffer; waiting is allowed.
     Empty,
 }
@@ -279,9 +287,8 @@ impl VirtioNet {
                 return Err(InvalidMtu(mtu));
             }
         }
-        let mut features = 1u64 << VIRTIO_F_VERSION_1
-            | 1 << VIRTIO_NET_F_MAC
-            | 1 << VIRTIO_NET_F_STATUS;
+        let mut features =
+            1u64 << VIRTIO_F_VERSION_1 | 1 << VIRTIO_NET_F_MAC | 1 << VIRTIO_NET_F_STATUS;
         if config.mtu.is_some() {
             features |= 1 << VIRTIO_NET_F_MTU;
         }
@@ -778,5 +785,371 @@ impl fmt::Debug for VirtioNet {
             .field("active", &self.is_active())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::testutil::{frame, Harness, QSIZE, SLOT};
+    use std::sync::Arc;
+    use std::thread;
+    use virtio_bindings::virtio_mmio as reg;
+    use virtio_bindings::virtio_ring::{
+        VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+    };
+    use vm_memory::{Bytes, GuestAddress};
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+
+    fn running(config: NetConfig) -> Harness {
+        let mut h = Harness::new(config);
+        h.init(None);
+        h
+    }
+
+    fn with_policy(rx_no_buffer: RxNoBuffer) -> Harness {
+        running(NetConfig {
+            rx_no_buffer,
+            ..NetConfig::new(MAC)
+        })
+    }
+
+    fn sent(h: &Harness) -> Vec<Vec<u8>> {
+        h.sent.0.lock().unwrap().clone()
+    }
+
+    fn hdr() -> Vec<u8> {
+        let mut h = vec![0u8; NET_HDR_LEN];
+        h[10] = 1;
+        h
+    }
+
+    #[test]
+    fn mtu_is_checked() {
+        let m = crate::virtio::testutil::TestMem::new(1 << 16);
+        for (mtu, ok) in [
+            (67, false),
+            (68, true),
+            (9000, true),
+            (65517, true),
+            (65518, false),
+        ] {
+            let config = NetConfig {
+                mtu: Some(mtu),
+                ..NetConfig::new(MAC)
+            };
+            let sink = Box::new(crate::virtio::testutil::Recorder::default());
+            let r = VirtioNet::new(m.ram, config, sink, Arc::new(|| {}));
+            assert_eq!(r.is_ok(), ok, "mtu {mtu}");
+        }
+    }
+
+    #[test]
+    fn transmit_strips_the_header() {
+        let mut h = running(NetConfig::new(MAC));
+        let f = frame(1514, 7);
+        // Header alone, then the frame in two pieces.
+        h.send(&[&[0xaa; NET_HDR_LEN], &f[..100], &f[100..]]);
+        assert_eq!(sent(&h), vec![f.clone()]);
+        assert_eq!(h.take_used(1), vec![(0, 0)]);
+        assert_eq!(h.irqs(), 1);
+        assert_eq!(h.r(reg::VIRTIO_MMIO_INTERRUPT_STATUS), INT_VRING);
+        // Header and frame in one buffer (VIRTIO_F_ANY_LAYOUT).
+        h.send_frame(&frame(60, 8));
+        assert_eq!(sent(&h)[1], frame(60, 8));
+        let s = h.net.stats();
+        assert_eq!((s.tx_frames, s.tx_bytes), (2, 1574));
+        assert_eq!(s.tx_dropped(), 0);
+    }
+
+    #[test]
+    fn transmit_batch_and_event_idx() {
+        let mut h = running(NetConfig::new(MAC));
+        // Three chains, one kick: one interrupt.
+        for seed in 0..3 {
+            let mut buf = vec![0u8; NET_HDR_LEN];
+            buf.extend_from_slice(&frame(64, seed));
+            let addr = h.slot(1, u16::from(seed));
+            h.m.ram.write(addr, &buf).unwrap();
+            h.add_chain(1, &[(addr, buf.len() as u32, false)]);
+        }
+        h.kick(1);
+        assert_eq!(sent(&h).len(), 3);
+        assert_eq!(h.take_used(1).len(), 3);
+        assert_eq!(h.irqs(), 1);
+        // The device asks to be notified of the next chain.
+        assert_eq!(h.avail_event(1), 3);
+
+        // The driver wants no interrupt until used.idx passes 10.
+        h.set_used_event(1, 10);
+        for seed in 3..10 {
+            h.send_frame(&frame(64, seed));
+        }
+        assert_eq!(h.irqs(), 1);
+        h.send_frame(&frame(64, 10));
+        assert_eq!(h.irqs(), 2, "used.idx passed used_event");
+        assert_eq!(sent(&h).len(), 11);
+    }
+
+    #[test]
+    fn receive_writes_header_and_frame() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        let bufs = h.post_rx(&[2048]);
+        let f = frame(60, 3);
+        assert!(h.net.deliver(&f));
+        assert_eq!(h.take_used(0), vec![(0, 72)]);
+        let got = h.read_mem(bufs[0], 72);
+        assert_eq!(got[..NET_HDR_LEN], hdr());
+        assert_eq!(got[NET_HDR_LEN..], f);
+        assert_eq!(h.irqs(), 1);
+        assert_eq!(h.r(reg::VIRTIO_MMIO_INTERRUPT_STATUS), INT_VRING);
+        h.w(reg::VIRTIO_MMIO_INTERRUPT_ACK, INT_VRING);
+        assert_eq!(h.r(reg::VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+        let s = h.net.stats();
+        assert_eq!((s.rx_frames, s.rx_bytes, s.rx_dropped()), (1, 60, 0));
+    }
+
+    #[test]
+    fn receive_across_buffers() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        let bufs = h.post_rx(&[10, 20, 1000]);
+        let f = frame(500, 4);
+        assert!(h.net.deliver(&f));
+        assert_eq!(h.take_used(0), vec![(0, 512)]);
+        let mut got = h.read_mem(bufs[0], 10);
+        got.extend(h.read_mem(bufs[1], 20));
+        got.extend(h.read_mem(bufs[2], 482));
+        assert_eq!(got[..NET_HDR_LEN], hdr());
+        assert_eq!(got[NET_HDR_LEN..], f);
+    }
+
+    #[test]
+    fn largest_frame_both_ways() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        let f = frame(MAX_FRAME_LEN, 5);
+        let bufs = h.post_rx(&[SLOT as u32]);
+        assert!(h.net.deliver(&f));
+        assert_eq!(h.read_mem(bufs[0] + NET_HDR_LEN as u64, f.len()), f);
+        h.send_frame(&f);
+        assert_eq!(sent(&h), vec![f]);
+        // One byte more than any frame: dropped, chain returned.
+        let mut too_long = vec![0u8; NET_HDR_LEN + MAX_FRAME_LEN + 1];
+        too_long[NET_HDR_LEN] = 1;
+        h.send(&[&too_long]);
+        assert_eq!(sent(&h).len(), 1);
+        assert_eq!(h.net.stats().tx_dropped_too_long, 1);
+        assert_eq!(h.take_used(1).len(), 2);
+    }
+
+    #[test]
+    fn frame_bigger_than_buffer_is_dropped() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        let bufs = h.post_rx(&[100]);
+        assert!(!h.net.deliver(&frame(200, 1)));
+        assert_eq!(h.net.stats().rx_dropped_too_big, 1);
+        assert!(h.take_used(0).is_empty());
+        assert_eq!(h.irqs(), 0);
+        // The buffer is still there for a frame that fits.
+        assert!(h.net.deliver(&frame(88, 2)));
+        assert_eq!(h.take_used(0), vec![(0, 100)]);
+        assert_eq!(h.read_mem(bufs[0] + 12, 88), frame(88, 2));
+    }
+
+    #[test]
+    fn no_buffer_drop_policy() {
+        let h = with_policy(RxNoBuffer::Drop);
+        assert!(!h.net.deliver(&frame(60, 1)));
+        let s = h.net.stats();
+        assert_eq!((s.rx_dropped_no_buffer, s.rx_waits), (1, 0));
+    }
+
+    #[test]
+    fn no_buffer_waits_for_the_driver() {
+        let mut h = with_policy(RxNoBuffer::Wait(Duration::from_secs(30)));
+        let net = h.net.clone();
+        let rx = thread::spawn(move || net.deliver(&frame(60, 1)));
+        // Wait until the RX thread sleeps for buffers.
+        while h.net.stats().rx_waits == 0 {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(20));
+        assert!(!rx.is_finished());
+        // It asked to be notified of the next buffer.
+        assert_eq!(h.avail_event(0), 0);
+        h.post_rx(&[2048]);
+        h.kick(0);
+        assert!(rx.join().unwrap());
+        assert_eq!(h.take_used(0), vec![(0, 72)]);
+        assert_eq!(h.net.stats().rx_dropped(), 0);
+    }
+
+    #[test]
+    fn starved_queue_drops_without_waiting() {
+        let mut h = with_policy(RxNoBuffer::Wait(Duration::from_millis(30)));
+        let t = Instant::now();
+        assert!(!h.net.deliver(&frame(60, 1)));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        // Starved: later frames do not wait again.
+        for _ in 0..3 {
+            assert!(!h.net.deliver(&frame(60, 2)));
+        }
+        let s = h.net.stats();
+        assert_eq!((s.rx_waits, s.rx_dropped_no_buffer), (1, 4));
+        // A posted buffer (even without a kick) ends the starvation...
+        h.post_rx(&[2048]);
+        assert!(h.net.deliver(&frame(60, 3)));
+        // ...so the next shortage waits again.
+        assert!(!h.net.deliver(&frame(60, 4)));
+        assert_eq!(h.net.stats().rx_waits, 2);
+    }
+
+    #[test]
+    fn receive_interrupts_follow_event_idx() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        for _ in 0..4 {
+            h.post_rx(&[2048]);
+        }
+        assert!(h.net.deliver(&frame(60, 0)));
+        assert_eq!(h.irqs(), 1, "first use always interrupts");
+        h.set_used_event(0, 2);
+        assert!(h.net.deliver(&frame(60, 1)));
+        assert_eq!(h.irqs(), 1);
+        assert!(h.net.deliver(&frame(60, 2)));
+        assert_eq!(h.irqs(), 2);
+        assert!(h.net.deliver(&frame(60, 3)));
+        assert_eq!(h.irqs(), 2);
+    }
+
+    #[test]
+    fn no_interrupt_flag_without_event_idx() {
+        let mut h = running(NetConfig {
+            event_idx: false,
+            rx_no_buffer: RxNoBuffer::Drop,
+            ..NetConfig::new(MAC)
+        });
+        h.post_rx(&[2048]);
+        h.post_rx(&[2048]);
+        assert!(h.net.deliver(&frame(60, 0)));
+        assert_eq!(h.irqs(), 1);
+        let flags = VRING_AVAIL_F_NO_INTERRUPT as u16;
+        let avail = GuestAddress(h.queues[0].avail_addr);
+        h.m.mem.write_obj(flags, avail).unwrap();
+        assert!(h.net.deliver(&frame(60, 1)));
+        assert_eq!(h.irqs(), 1);
+    }
+
+    #[test]
+    fn link_changes_raise_config_interrupts() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        let generation = h.r(reg::VIRTIO_MMIO_CONFIG_GENERATION);
+        h.net.set_link(false);
+        assert!(!h.net.link_up());
+        assert_eq!(h.irqs(), 1);
+        assert_eq!(h.r(reg::VIRTIO_MMIO_INTERRUPT_STATUS), INT_CONFIG);
+        assert_eq!(h.config(6, 2), [0, 0]);
+        assert_ne!(h.r(reg::VIRTIO_MMIO_CONFIG_GENERATION), generation);
+        h.net.set_link(false);
+        assert_eq!(h.irqs(), 1, "no change, no interrupt");
+        h.post_rx(&[2048]);
+        assert!(!h.net.deliver(&frame(60, 1)));
+        assert_eq!(h.net.stats().rx_dropped_link_down, 1);
+        h.net.set_link(true);
+        assert_eq!(h.irqs(), 2);
+        assert_eq!(h.config(6, 2), [1, 0]);
+        assert!(h.net.deliver(&frame(60, 2)));
+    }
+
+    #[test]
+    fn link_change_before_driver_ok_is_silent() {
+        let h = Harness::new(NetConfig::new(MAC));
+        h.net.set_link(false);
+        assert_eq!(h.irqs(), 0);
+        assert_eq!(h.config(6, 2), [0, 0]);
+    }
+
+    #[test]
+    fn bad_transmit_chains_are_dropped() {
+        let mut h = running(NetConfig::new(MAC));
+        let outside = h.m.base + h.m.size - 16;
+        // Buffer running off the end of RAM.
+        h.add_chain(1, &[(outside, 64, false)]);
+        // Writable buffer in a transmit chain.
+        h.add_chain(1, &[(h.slot(1, 5), 64, true)]);
+        // Shorter than the header.
+        h.add_chain(1, &[(h.slot(1, 6), 4, false)]);
+        h.kick(1);
+        assert_eq!(h.net.stats().tx_dropped_driver_error, 3);
+        assert!(sent(&h).is_empty());
+        // Every chain is given back, and the queue still works.
+        assert_eq!(h.take_used(1).len(), 3);
+        h.send_frame(&frame(60, 1));
+        assert_eq!(sent(&h), vec![frame(60, 1)]);
+
+        // A loop: 200 -> 201 -> 200.
+        let next = VRING_DESC_F_NEXT as u16;
+        h.queues[1].store_desc(200, h.slot(1, 200), 64, next, 201);
+        h.queues[1].store_desc(201, h.slot(1, 201), 64, next, 200);
+        h.queues[1].publish(&[200]);
+        h.kick(1);
+        assert_eq!(h.net.stats().tx_dropped_driver_error, 4);
+        assert_eq!(h.take_used(1), vec![(3, 0), (200, 0)]);
+
+        // A head that names no descriptor is skipped.
+        h.queues[1].publish(&[QSIZE + 3]);
+        h.send_frame(&frame(60, 2));
+        assert_eq!(sent(&h).len(), 2);
+
+        // avail.idx jumping more than a ring ahead stalls the queue but
+        // never panics.
+        let idx = h.queues[1].avail.idx().load();
+        h.queues[1].avail.idx().store(idx.wrapping_add(QSIZE + 1));
+        h.kick(1);
+        assert_eq!(sent(&h).len(), 2);
+    }
+
+    #[test]
+    fn bad_receive_chains_are_dropped() {
+        let mut h = with_policy(RxNoBuffer::Drop);
+        // Device-readable buffer in a receive chain.
+        h.add_chain(0, &[(h.slot(0, 0), 2048, false)]);
+        assert!(!h.net.deliver(&frame(60, 1)));
+        assert_eq!(h.take_used(0), vec![(0, 0)], "returned empty");
+        // Buffer outside RAM.
+        let write = VRING_DESC_F_WRITE as u16;
+        h.queues[0].store_desc(1, 0x1000, 2048, write, 0);
+        h.queues[0].publish(&[1]);
+        assert!(!h.net.deliver(&frame(60, 2)));
+        assert_eq!(h.take_used(0), vec![(1, 0)]);
+        let s = h.net.stats();
+        assert_eq!(s.rx_dropped_driver_error, 2);
+        assert_eq!(s.rx_frames, 0);
+        h.post_rx(&[2048]);
+        assert!(h.net.deliver(&frame(60, 3)));
+    }
+
+    #[test]
+    fn shutdown_stops_everything() {
+        let mut h = with_policy(RxNoBuffer::Wait(Duration::from_secs(30)));
+        let net = h.net.clone();
+        let rx = thread::spawn(move || net.deliver(&frame(60, 1)));
+        while h.net.stats().rx_waits == 0 {
+            thread::yield_now();
+        }
+        h.net.shutdown();
+        assert!(!rx.join().unwrap(), "a waiting deliver returns");
+        h.post_rx(&[2048]);
+        assert!(!h.net.deliver(&frame(60, 2)));
+        assert!(h.take_used(0).is_empty());
+        h.send_frame(&frame(60, 3));
+        assert!(sent(&h).is_empty());
+        // The driver cannot start it again.
+        h.fresh_rings();
+        let status = h.init(None);
+        assert_ne!(
+            status & virtio_bindings::virtio_config::VIRTIO_CONFIG_S_NEEDS_RESET,
+            0
+        );
+        assert!(!h.net.is_active());
     }
 }

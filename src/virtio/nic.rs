@@ -46,8 +46,7 @@ where
     // for a valid pointer.
     unsafe { libc::sigfillset(all.as_mut_ptr()) };
     // SAFETY: `all` is initialized; `old` is valid for the current mask.
-    let rc =
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr()) };
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr()) };
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
@@ -398,4 +397,295 @@ impl<W: Write + AsFd> std::fmt::Debug for StreamSink<W> {
 
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::net::{NetConfig, RxNoBuffer, NET_HDR_LEN};
+    use crate::virtio::testutil::{frame, Harness};
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn running(rx_no_buffer: RxNoBuffer) -> Harness {
+        let mut h = Harness::new(NetConfig {
+            rx_no_buffer,
+            ..NetConfig::new(MAC)
+        });
+        h.init(None);
+        h
+    }
+
+    fn set_nonblocking(fd: &impl AsFd) {
+        let fd = fd.as_fd().as_raw_fd();
+        // SAFETY: fcntl on a descriptor the caller keeps open; no memory is
+        // passed.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            assert!(flags >= 0);
+            assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+        }
+    }
+
+    /// The signals blocked in the calling thread.
+    fn blocked_signals() -> Vec<i32> {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: with a null new set, pthread_sigmask only fills `set`.
+        let rc =
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        // SAFETY: filled in by the successful call.
+        let set = unsafe { set.assume_init() };
+        (1..libc::SIGRTMIN())
+            // SAFETY: `set` is a valid, initialized signal set.
+            .filter(|&s| unsafe { libc::sigismember(&set, s) } == 1)
+            .collect()
+    }
+
+    #[test]
+    fn threads_start_with_signals_blocked() {
+        let before = blocked_signals();
+        let t = spawn_with_signals_blocked("sigtest", blocked_signals).unwrap();
+        let inside = t.join().unwrap();
+        for s in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGCHLD,
+            libc::SIGALRM,
+            libc::SIGPIPE,
+            libc::SIGWINCH,
+        ] {
+            assert!(inside.contains(&s), "signal {s} not blocked");
+        }
+        assert_eq!(blocked_signals(), before, "caller's mask restored");
+    }
+
+    #[test]
+    fn rx_thread_delivers_until_eof() {
+        let mut h = running(RxNoBuffer::Drop);
+        let frames: Vec<_> = (0..20).map(|i| frame(60 + i * 10, i as u8)).collect();
+        let bufs: Vec<u64> = frames.iter().map(|_| h.post_rx(&[2048])[0]).collect();
+        let (r, w) = io::pipe().unwrap();
+        let rx = spawn_rx(h.net.clone(), r, Framing::Raw).unwrap();
+        let mut out = FrameWriter::new(w, Framing::Raw);
+        for f in &frames[..10] {
+            out.write_frame_now(f).unwrap();
+        }
+        // A malformed record (length 5) in the middle: skipped, counted.
+        out.get_mut().write_all(&[0, 5, 1, 2, 3, 4, 5]).unwrap();
+        for f in &frames[10..] {
+            out.write_frame_now(f).unwrap();
+        }
+        drop(out);
+        let exit = rx.join();
+        assert!(matches!(exit.end, RxEnd::Eof), "{:?}", exit.end);
+        assert_eq!((exit.stats.frames, exit.stats.dropped), (20, 1));
+        assert!(exit.stats.first_error.is_some());
+
+        let used = h.take_used(0);
+        assert_eq!(used.len(), 20);
+        for ((f, buf), (_, len)) in frames.iter().zip(&bufs).zip(&used) {
+            assert_eq!(*len as usize, NET_HDR_LEN + f.len());
+            assert_eq!(&h.read_mem(buf + NET_HDR_LEN as u64, f.len()), f);
+        }
+        // End of input: link down, announced by a config interrupt.
+        assert!(!h.net.link_up());
+        assert_eq!(h.config(6, 2), [0, 0]);
+        assert_eq!(
+            h.r(virtio_bindings::virtio_mmio::VIRTIO_MMIO_INTERRUPT_STATUS)
+                & crate::virtio::INT_CONFIG,
+            crate::virtio::INT_CONFIG
+        );
+    }
+
+    #[test]
+    fn rx_thread_stats_while_running() {
+        let h = running(RxNoBuffer::Drop);
+        let (r, w) = io::pipe().unwrap();
+        let rx = spawn_rx(h.net.clone(), r, Framing::Ascii).unwrap();
+        let mut w = w;
+        w.write_all(b"zz\nffffffffffff 020000000001 0800 00\n")
+            .unwrap();
+        while rx.stats().frames < 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let s = rx.stats();
+        assert_eq!((s.frames, s.dropped), (1, 1));
+        assert!(s.first_error.unwrap().contains("line 1"));
+        assert!(!rx.is_finished());
+        // No buffer was posted: the device dropped and counted it.
+        assert_eq!(h.net.stats().rx_dropped_no_buffer, 1);
+        drop(w);
+        assert!(matches!(rx.join().end, RxEnd::Eof));
+    }
+
+    #[test]
+    fn rx_thread_ends_on_fatal_input() {
+        let h = running(RxNoBuffer::Drop);
+        let (r, mut w) = io::pipe().unwrap();
+        let rx = spawn_rx(h.net.clone(), r, Framing::Pcap).unwrap();
+        w.write_all(b"this is not a pcap stream at all").unwrap();
+        let exit = rx.join();
+        assert!(matches!(
+            exit.end,
+            RxEnd::Decode(FrameError::PcapBadMagic { .. })
+        ));
+        assert!(!h.net.link_up());
+    }
+
+    /// Many frames through a pipe, a ring's worth of buffers, and a driver
+    /// that refills as it consumes: the RX thread waits for buffers instead
+    /// of dropping, and everything arrives in order.
+    #[test]
+    fn rx_thread_keeps_up_with_a_refilling_driver() {
+        const N: usize = 3000;
+        let mut h = running(RxNoBuffer::Wait(Duration::from_secs(20)));
+        for _ in 0..256 {
+            h.post_rx(&[2048]);
+        }
+        let expected = |i: usize| frame(60 + i % 1400, i as u8);
+        let (r, w) = io::pipe().unwrap();
+        let rx = spawn_rx(h.net.clone(), r, Framing::Raw).unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut out = FrameWriter::new(w, Framing::Raw);
+            for i in 0..N {
+                out.write_frame_now(&expected(i)).unwrap();
+            }
+        });
+        let mut got = 0;
+        while got < N {
+            let used = h.take_used(0);
+            if used.is_empty() {
+                assert!(!rx.is_finished(), "RX thread ended after {got} frames");
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            for (id, len) in used {
+                let f = expected(got);
+                assert_eq!(len as usize, NET_HDR_LEN + f.len(), "frame {got}");
+                let buf = h.slot(0, id as u16) + NET_HDR_LEN as u64;
+                assert_eq!(h.read_mem(buf, f.len()), f, "frame {got}");
+                got += 1;
+                h.post_rx(&[2048]);
+            }
+            h.kick(0);
+        }
+        writer.join().unwrap();
+        let exit = rx.join();
+        assert!(matches!(exit.end, RxEnd::Eof));
+        let s = h.net.stats();
+        assert_eq!((s.rx_frames, s.rx_dropped()), (N as u64, 0), "{s:?}");
+    }
+
+    #[test]
+    fn rx_thread_reads_a_nonblocking_stream() {
+        let mut h = running(RxNoBuffer::Drop);
+        for _ in 0..3 {
+            h.post_rx(&[2048]);
+        }
+        let (r, w) = io::pipe().unwrap();
+        set_nonblocking(&r);
+        let rx = spawn_rx(h.net.clone(), r, Framing::Raw).unwrap();
+        let mut out = FrameWriter::new(w, Framing::Raw);
+        for i in 0..3 {
+            std::thread::sleep(Duration::from_millis(10));
+            out.write_frame_now(&frame(100, i)).unwrap();
+        }
+        drop(out);
+        let exit = rx.join();
+        assert!(matches!(exit.end, RxEnd::Eof), "{:?}", exit.end);
+        assert_eq!(h.take_used(0).len(), 3);
+    }
+
+    #[test]
+    fn sink_writes_the_pcap_header_at_once() {
+        let (mut r, w) = io::pipe().unwrap();
+        let mut sink = StreamSink::new(w, Framing::Pcap).unwrap();
+        let mut header = [0u8; crate::wire::pcap::GLOBAL_HEADER_LEN];
+        r.read_exact(&mut header).unwrap();
+        assert_eq!(header[..4], crate::wire::pcap::MAGIC_MICROS.to_ne_bytes());
+        let frames = [frame(60, 1), frame(1514, 2)];
+        for f in &frames {
+            sink.send(f);
+        }
+        assert_eq!(sink.stats().frames, 2);
+        drop(sink);
+        let mut stream = header.to_vec();
+        r.read_to_end(&mut stream).unwrap();
+        let mut reader = FrameReader::new(&stream[..], Framing::Pcap);
+        for f in &frames {
+            assert_eq!(reader.read_frame().unwrap(), Some(&f[..]));
+        }
+        assert_eq!(reader.read_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn sink_drops_frames_once_the_reader_is_gone() {
+        let (r, w) = io::pipe().unwrap();
+        let mut sink = StreamSink::new(w, Framing::Raw).unwrap();
+        let stats = sink.stats_handle();
+        sink.send(&frame(60, 1));
+        drop(r);
+        for _ in 0..3 {
+            sink.send(&frame(60, 2));
+        }
+        assert!(sink.is_closed());
+        let s = stats.get();
+        assert_eq!((s.frames, s.dropped_closed, s.dropped_error), (1, 3, 0));
+
+        // Gone before the header: a sink that drops everything.
+        let (r, w) = io::pipe().unwrap();
+        drop(r);
+        let mut sink = StreamSink::new(w, Framing::Pcap).unwrap();
+        assert!(sink.is_closed());
+        sink.send(&frame(60, 3));
+        assert_eq!(sink.stats().dropped_closed, 1);
+    }
+
+    #[test]
+    fn sink_drops_frames_no_framing_carries() {
+        let (mut r, w) = io::pipe().unwrap();
+        let mut sink = StreamSink::new(w, Framing::Raw).unwrap();
+        sink.send(&[0u8; 13]);
+        sink.send(&frame(60, 1));
+        assert!(!sink.is_closed());
+        let s = sink.stats();
+        assert_eq!((s.frames, s.dropped_invalid), (1, 1));
+        drop(sink);
+        let mut stream = Vec::new();
+        r.read_to_end(&mut stream).unwrap();
+        assert_eq!(stream.len(), 2 + 60);
+    }
+
+    #[test]
+    fn sink_waits_on_a_nonblocking_stream() {
+        let (mut r, w) = io::pipe().unwrap();
+        set_nonblocking(&w);
+        let mut sink = StreamSink::new(w, Framing::Raw).unwrap();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut stream = Vec::new();
+            r.read_to_end(&mut stream).unwrap();
+            stream
+        });
+        // Each is bigger than a pipe's default 64 KiB buffer.
+        let frames = [frame(65535, 1), frame(65535, 2)];
+        for f in &frames {
+            sink.send(f);
+        }
+        let s = sink.stats();
+        assert_eq!((s.frames, s.dropped_error), (2, 0));
+        drop(sink);
+        let stream = reader.join().unwrap();
+        let mut rd = FrameReader::new(&stream[..], Framing::Raw);
+        for f in &frames {
+            assert_eq!(rd.read_frame().unwrap(), Some(&f[..]));
+        }
+        assert_eq!(rd.stats().dropped, 0);
+    }
 }

@@ -156,10 +156,15 @@ impl Queue {
         let rings = [
             ("descriptor table", cfg.desc, 16, DESC_SIZE * n),
             ("available ring", cfg.avail, 2, RING_HEADER + 2 * n + 2),
-            ("used ring", cfg.used, 4, RING_HEADER + USED_ELEM_SIZE * n + 2),
+            (
+                "used ring",
+                cfg.used,
+                4,
+                RING_HEADER + USED_ELEM_SIZE * n + 2,
+            ),
         ];
         for (ring, addr, align, len) in rings {
-            if addr % align != 0 {
+            if !addr.is_multiple_of(align) {
                 return Err(QueueError::Misaligned { ring, addr });
             }
             ram.check(addr, len)?;
@@ -179,7 +184,9 @@ impl Queue {
 
     fn avail_idx(&self) -> Result<Wrapping<u16>, QueueError> {
         // Acquire: the slots and descriptors it covers are read after it.
-        Ok(Wrapping(self.ram.load_u16(self.avail + 2, Ordering::Acquire)?))
+        Ok(Wrapping(
+            self.ram.load_u16(self.avail + 2, Ordering::Acquire)?,
+        ))
     }
 
     /// `used_event`, after the available ring's slots.

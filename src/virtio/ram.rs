@@ -27,8 +27,13 @@ impl fmt::Display for MemError {
 
 impl std::error::Error for MemError {}
 
-/// The kernel's RAM: one range of host memory, identity-mapped (an address
-/// the driver gives us is the host address of the byte).
+/// The kernel's RAM as the driver addresses it: one range of host memory
+/// whose first byte has the "physical" address `guest_base`.
+///
+/// The kernel hands devices physical addresses (`__pa()`); the byte at
+/// address `a` is at host address `ptr + (a - guest_base)`. With an
+/// identity map (`guest_base` = the host address, see [`Self::identity`])
+/// the two coincide.
 ///
 /// Cheap to copy; every copy refers to the same memory. All accesses check
 /// their range first. The memory is shared with kernel threads, so bytes
@@ -51,37 +56,48 @@ unsafe impl Send for GuestRam {}
 unsafe impl Sync for GuestRam {}
 
 impl GuestRam {
-    /// The RAM at `ptr..ptr + size`.
+    /// The RAM at host `ptr..ptr + size`, whose first byte the driver
+    /// calls `guest_base`.
     ///
-    /// Fails if `ptr` is null, `size` is 0 or the range wraps around.
+    /// Fails if `ptr` is null, `size` is 0, or either range wraps around.
     ///
     /// # Safety
     ///
-    /// The range must be one allocation, valid for reads and writes from
-    /// any thread, for as long as this value or any copy of it can be used:
-    /// in practice the kernel's RAM must outlive the devices built on it and
-    /// must never be unmapped while the kernel runs (shut devices down with
-    /// [`super::VirtioNet::shutdown`] before freeing it). The memory may be
-    /// changed by other threads at any time; Rust references into it must
-    /// not exist.
-    pub unsafe fn new(ptr: *mut u8, size: usize) -> Result<Self, MemError> {
-        let base = ptr as usize as u64;
+    /// The host range must be one allocation, valid for reads and writes
+    /// from any thread, for as long as this value or any copy of it can be
+    /// used: in practice the kernel's RAM must outlive the devices built on
+    /// it and must never be unmapped while the kernel runs (shut devices
+    /// down with [`super::VirtioNet::shutdown`] before freeing it). The
+    /// memory may be changed by other threads at any time; Rust references
+    /// into it must not exist.
+    pub unsafe fn new(ptr: *mut u8, size: usize, guest_base: u64) -> Result<Self, MemError> {
         let bad = MemError::OutOfRange {
-            addr: base,
+            addr: guest_base,
             len: size as u64,
         };
         let ptr = NonNull::new(ptr).ok_or(bad)?;
-        if size == 0 || base.checked_add(size as u64).is_none() {
+        let host_end = (ptr.as_ptr() as usize).checked_add(size);
+        if size == 0 || host_end.is_none() || guest_base.checked_add(size as u64).is_none() {
             return Err(bad);
         }
         Ok(GuestRam {
             ptr,
-            base,
+            base: guest_base,
             size: size as u64,
         })
     }
 
-    /// First address of the RAM.
+    /// [`new`](Self::new) with physical addresses equal to host addresses.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new).
+    pub unsafe fn identity(ptr: *mut u8, size: usize) -> Result<Self, MemError> {
+        // SAFETY: the caller upholds `new`'s contract.
+        unsafe { Self::new(ptr, size, ptr as usize as u64) }
+    }
+
+    /// The driver's address of the first byte.
     pub fn base(&self) -> u64 {
         self.base
     }
@@ -134,15 +150,15 @@ impl GuestRam {
 
     /// The little-endian u16 ring field at `addr`, as an atomic.
     fn atomic_u16(&self, addr: u64) -> Result<&AtomicU16, MemError> {
-        let p = self.host_ptr(addr, 2)?;
-        if p as usize % 2 != 0 {
+        let p = self.host_ptr(addr, 2)?.cast::<u16>();
+        if !p.is_aligned() {
             return Err(MemError::Misaligned { addr });
         }
         // SAFETY: `p` is inside the RAM, 2-aligned, and valid for as long as
         // `self` is (per `new`'s contract); AtomicU16 has u16's layout. The
         // driver accesses ring indices with single aligned 16-bit loads and
         // stores, so atomic access from our side is sound in practice.
-        Ok(unsafe { AtomicU16::from_ptr(p.cast::<u16>()) })
+        Ok(unsafe { AtomicU16::from_ptr(p) })
     }
 
     /// Loads a little-endian u16 ring field.
@@ -172,8 +188,9 @@ mod tests {
         let mut buf = vec![0u16; 32];
         let ptr = buf.as_mut_ptr().cast::<u8>();
         // SAFETY: `buf` outlives `ram` and nothing else uses it meanwhile.
-        let ram = unsafe { GuestRam::new(ptr, 64) }.unwrap();
+        let ram = unsafe { GuestRam::identity(ptr, 64) }.unwrap();
         let base = ram.base();
+        assert_eq!(base, ptr as u64);
         assert!(ram.check(base, 64).is_ok());
         assert!(ram.check(base + 64, 0).is_ok());
         assert!(ram.check(base + 1, 64).is_err());
@@ -201,12 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn offset_map() {
+        let mut buf = vec![0u8; 256];
+        let ptr = buf.as_mut_ptr();
+        // SAFETY: `buf` outlives `ram` and is only used through it meanwhile.
+        let ram = unsafe { GuestRam::new(ptr, 256, 0x100_0000) }.unwrap();
+        ram.write(0x100_0010, &[7, 8]).unwrap();
+        assert!(ram.check(0x100_0000 + 256, 1).is_err());
+        assert!(ram.check(0xff_ffff, 1).is_err());
+        assert!(
+            ram.check(ptr as u64 + 0x10, 1).is_err(),
+            "host addresses mean nothing"
+        );
+        assert_eq!(buf[0x10..0x12], [7, 8]);
+    }
+
+    #[test]
     fn rejects_bad_ranges() {
         // SAFETY: the constructor fails before the pointer could be used.
         unsafe {
-            assert!(GuestRam::new(ptr::null_mut(), 4096).is_err());
-            assert!(GuestRam::new(ptr::dangling_mut::<u8>(), 0).is_err());
-            assert!(GuestRam::new(ptr::without_provenance_mut(usize::MAX - 1), 2).is_err());
+            assert!(GuestRam::new(ptr::null_mut(), 4096, 0x1000).is_err());
+            assert!(GuestRam::new(ptr::dangling_mut::<u8>(), 0, 0x1000).is_err());
+            assert!(GuestRam::new(ptr::dangling_mut::<u8>(), 2, u64::MAX - 1).is_err());
+            assert!(GuestRam::identity(ptr::without_provenance_mut(usize::MAX - 1), 2).is_err());
         }
     }
 }

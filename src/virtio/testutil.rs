@@ -19,7 +19,12 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegio
 use super::net::{FrameSink, NetConfig, VirtioNet, NET_HDR_LEN};
 use super::{GuestRam, MmioDevice};
 
-/// Test RAM: an anonymous mapping, identity-mapped for both sides.
+/// Where test RAM starts for the driver, as the LKL port places it
+/// (`LKL_RAM_PHYS_BASE`): not the host address, so every test also checks
+/// that the device translates addresses.
+pub const GUEST_BASE: u64 = 0x100_0000;
+
+/// Test RAM: an anonymous mapping that both sides see at [`GUEST_BASE`].
 pub struct TestMem {
     pub mem: &'static GuestMemoryMmap,
     pub ram: GuestRam,
@@ -31,7 +36,7 @@ impl TestMem {
     pub fn new(size: usize) -> Self {
         let region = MmapRegion::<()>::new(size).expect("mmap test RAM");
         let ptr = region.as_ptr();
-        let base = ptr as u64;
+        let base = GUEST_BASE;
         let region = GuestRegionMmap::new(region, GuestAddress(base)).expect("region");
         // Leaked so that the device, which may outlive the test body on
         // another thread, never sees the RAM unmapped.
@@ -40,7 +45,7 @@ impl TestMem {
         ));
         // SAFETY: the mapping is leaked, so it stays valid for reads and
         // writes from any thread until the process exits.
-        let ram = unsafe { GuestRam::new(ptr, size) }.expect("GuestRam");
+        let ram = unsafe { GuestRam::new(ptr, size, base) }.expect("GuestRam");
         TestMem {
             mem,
             ram,
@@ -87,11 +92,6 @@ impl DriverQueue {
         }
     }
 
-    /// Where the rings end.
-    pub fn end(&self) -> u64 {
-        self.used_addr + 6 + 8 * u64::from(self.size)
-    }
-
     pub fn config(&self) -> super::QueueConfig {
         super::QueueConfig {
             size: self.size,
@@ -118,9 +118,7 @@ impl DriverQueue {
                 .unwrap()
                 .store(head);
         }
-        self.avail
-            .idx()
-            .store(idx.wrapping_add(heads.len() as u16));
+        self.avail.idx().store(idx.wrapping_add(heads.len() as u16));
     }
 
     /// used.idx and the used element in `slot`.
@@ -157,7 +155,7 @@ impl FrameSink for Recorder {
     }
 }
 
-type Handler = Box<dyn Fn(&MmioDevice) + Send + Sync>;
+type Handler = Arc<dyn Fn(&MmioDevice) + Send + Sync>;
 
 /// What the interrupt callback does and saw.
 #[derive(Default)]
@@ -205,7 +203,9 @@ impl Harness {
                 write32(&mmio, reg::VIRTIO_MMIO_INTERRUPT_ACK, status);
                 s.seen.lock().unwrap().push(status);
             }
-            if let Some(extra) = &*s.extra.lock().unwrap() {
+            // Not under the lock: the handler may nest (raise again).
+            let extra = s.extra.lock().unwrap().clone();
+            if let Some(extra) = extra {
                 extra(&mmio);
             }
         });
@@ -318,7 +318,11 @@ impl Harness {
         let first = self.next_desc[q];
         for (k, &(addr, len, writable)) in bufs.iter().enumerate() {
             let i = (first + k as u16) % QSIZE;
-            let mut flags = if writable { VRING_DESC_F_WRITE as u16 } else { 0 };
+            let mut flags = if writable {
+                VRING_DESC_F_WRITE as u16
+            } else {
+                0
+            };
             let next = (i + 1) % QSIZE;
             if k + 1 < bufs.len() {
                 flags |= VRING_DESC_F_NEXT as u16;

@@ -30,6 +30,8 @@ unsigned long memory_start, memory_end;
 void *empty_zero_page;
 bool lkl_halting;
 
+static_assert(LKL_PHYS_BASE == LKL_RAM_PHYS_BASE);
+
 static unsigned long mem_size = 64UL << 20;
 static void *mem_base;
 static struct lkl_sem *boot_sem;
@@ -70,9 +72,9 @@ void __init setup_arch(char **cmdline_p)
 	memory_start = (unsigned long)mem_base;
 	memory_end = memory_start + mem_size;
 
-	memblock_add(memory_start, mem_size);
-	min_low_pfn = PFN_UP(memory_start);
-	max_low_pfn = max_pfn = PFN_DOWN(memory_end);
+	memblock_add(LKL_PHYS_BASE, mem_size);
+	min_low_pfn = PFN_UP(LKL_PHYS_BASE);
+	max_low_pfn = max_pfn = PFN_DOWN(LKL_PHYS_BASE + mem_size);
 	high_memory = (void *)memory_end;
 
 	empty_zero_page = memblock_alloc(PAGE_SIZE, PAGE_SIZE);

@@ -16,7 +16,13 @@
 static unsigned long long boot_ns;
 static struct lkl_timer *timer;
 static int timer_irq;
-static bool timer_armed;
+/*
+ * Host-clock time the clockevent is programmed for; 0 when disarmed. An
+ * expiry that arrives before it is stale (from an earlier programming,
+ * queued while the CPU was busy) and is ignored: the host timer fires
+ * again for the current one.
+ */
+static unsigned long long timer_deadline;
 
 unsigned long long sched_clock(void)
 {
@@ -49,14 +55,14 @@ static struct clocksource host_clock = {
 static int timer_set_next_event(unsigned long delta,
 				struct clock_event_device *evt)
 {
-	WRITE_ONCE(timer_armed, true);
+	WRITE_ONCE(timer_deadline, lkl_ops->time() + delta);
 	return lkl_ops->timer_set_oneshot(timer, delta);
 }
 
 static int host_timer_shutdown(struct clock_event_device *evt)
 {
 	/* A late expiry is ignored rather than cancelled at the host. */
-	WRITE_ONCE(timer_armed, false);
+	WRITE_ONCE(timer_deadline, 0);
 	return 0;
 }
 
@@ -74,9 +80,11 @@ static irqreturn_t timer_irq_handler(int irq, void *dev_id)
 {
 	struct clock_event_device *evt = dev_id;
 
-	if (!READ_ONCE(timer_armed))
+	unsigned long long deadline = READ_ONCE(timer_deadline);
+
+	if (!deadline || lkl_ops->time() < deadline)
 		return IRQ_HANDLED;
-	WRITE_ONCE(timer_armed, false);
+	WRITE_ONCE(timer_deadline, 0);
 	evt->event_handler(evt);
 	return IRQ_HANDLED;
 }

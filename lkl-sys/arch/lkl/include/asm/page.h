@@ -9,9 +9,12 @@
 #define PAGE_MASK	(~(PAGE_SIZE - 1))
 
 /*
- * Kernel RAM is one host allocation. "Physical" addresses are host
- * virtual addresses, so __pa() and __va() are the identity.
+ * Kernel RAM is one host allocation at memory_start. Its "physical"
+ * addresses start at LKL_PHYS_BASE, low and constant, so the page map
+ * does not begin with a hole the size of the host's address space. The
+ * host's device models see these physical addresses.
  */
+#define LKL_PHYS_BASE		_AC(0x1000000, UL)
 
 #ifndef __ASSEMBLY__
 
@@ -39,10 +42,10 @@ typedef struct page *pgtable_t;
 #define copy_user_page(to, from, vaddr, pg)	copy_page(to, from)
 
 #define PAGE_OFFSET		(memory_start)
-#define ARCH_PFN_OFFSET		(memory_start >> PAGE_SHIFT)
+#define ARCH_PFN_OFFSET		(LKL_PHYS_BASE >> PAGE_SHIFT)
 
-#define __pa(x)			((unsigned long)(x))
-#define __va(x)			((void *)(unsigned long)(x))
+#define __pa(x)	((unsigned long)(x) - memory_start + LKL_PHYS_BASE)
+#define __va(x)	((void *)((unsigned long)(x) - LKL_PHYS_BASE + memory_start))
 
 #define virt_to_pfn(kaddr)	(__pa(kaddr) >> PAGE_SHIFT)
 #define pfn_to_virt(pfn)	__va((unsigned long)(pfn) << PAGE_SHIFT)

@@ -7,6 +7,12 @@
  * be set. Threads the host creates for the kernel must block all signals.
  */
 
+/*
+ * Kernel RAM (the one mem_alloc of boot) starts at this "physical"
+ * address: device models translate physical = host - base + this.
+ */
+#define LKL_RAM_PHYS_BASE 0x1000000UL
+
 struct lkl_sem;
 struct lkl_mutex;
 struct lkl_timer;
