@@ -8,3 +8,5 @@ pub mod config;
 pub mod host;
 pub mod kernel;
 pub mod wire;
+pub mod instance;
+pub mod virtio;
