@@ -4,10 +4,12 @@
 //! This is what the preload library starts before the program's `main`.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::config::{self, Config, ConfigError};
 use crate::kernel::{self, BootError, Errno};
+use crate::netconf;
+use crate::nics::Nic;
 
 /// Why an instance could not start. Every variant prints as one line.
 #[derive(Debug)]
@@ -18,13 +20,15 @@ pub enum StartError {
     Boot(BootError),
     /// Setting the instance up inside the kernel failed.
     Setup(String, Errno),
+    /// A NIC's streams could not be set up.
+    Nic(String),
 }
 
 impl StartError {
     /// The exit status for a program that cannot start because of this.
     pub fn exit_status(&self) -> i32 {
         match self {
-            StartError::Config(_) => config::EXIT_STATUS,
+            StartError::Config(_) | StartError::Nic(_) => config::EXIT_STATUS,
             _ => 1,
         }
     }
@@ -36,6 +40,7 @@ impl fmt::Display for StartError {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::Boot(e) => write!(f, "stdpkt: {e}"),
             StartError::Setup(what, e) => write!(f, "stdpkt: {what}: {e}"),
+            StartError::Nic(what) => write!(f, "stdpkt: {what}"),
         }
     }
 }
@@ -49,9 +54,17 @@ impl From<ConfigError> for StartError {
 }
 
 /// A running instance.
-#[derive(Debug)]
 pub struct Instance {
     config: Config,
+    nics: Mutex<Vec<Nic>>,
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Instance {
@@ -82,14 +95,76 @@ pub fn start(config: Config) -> Result<&'static Instance, StartError> {
     if let Some(i) = INSTANCE.get() {
         return Ok(i);
     }
+    let mut nics = Vec::new();
+    for ifc in &config.interfaces {
+        nics.push(Nic::prepare(ifc).map_err(StartError::Nic)?);
+    }
     let mut cmdline = String::from(DEFAULT_BOOT);
+    for nic in &nics {
+        cmdline.push(' ');
+        cmdline.push_str(&nic.cmdline);
+    }
     if !config.boot_args.is_empty() {
         cmdline.push(' ');
         cmdline.push_str(&config.boot_args);
     }
     kernel::boot(&cmdline).map_err(StartError::Boot)?;
     setup_basics(&config)?;
-    Ok(INSTANCE.get_or_init(|| Instance { config }))
+    for nic in &mut nics {
+        setup_nic(nic)?;
+    }
+    setup_routes(&config)?;
+    Ok(INSTANCE.get_or_init(|| Instance {
+        config,
+        nics: Mutex::new(nics),
+    }))
+}
+
+/// Names, MTU, link state and addresses of one NIC; then its RX starts.
+fn setup_nic(nic: &mut Nic) -> Result<(), StartError> {
+    let c = &nic.config;
+    let name = c.name();
+    let err = |what: &str, e: Errno| StartError::Setup(format!("{name}: {what}"), e);
+    let (index, kname) = netconf::link_by_mac(c.mac)
+        .map_err(|e| err("finding the device", e))?
+        .ok_or_else(|| err("no virtio-net device with its MAC", Errno(libc::ENODEV)))?;
+    if kname != name {
+        netconf::rename_link(index, &name).map_err(|e| err("renaming", e))?;
+    }
+    netconf::set_link(index, true, c.mtu).map_err(|e| err("bringing it up", e))?;
+    for a in &c.addrs {
+        netconf::add_addr(index, a.addr, a.prefix).map_err(|e| err(&format!("adding {a}"), e))?;
+    }
+    nic.start_rx().map_err(StartError::Nic)?;
+    Ok(())
+}
+
+fn setup_routes(config: &Config) -> Result<(), StartError> {
+    let gws = [
+        config.gateways.v4.map(std::net::IpAddr::V4),
+        config.gateways.v6.map(std::net::IpAddr::V6),
+    ];
+    for gw in gws.into_iter().flatten() {
+        netconf::add_default_route(gw)
+            .map_err(|e| StartError::Setup(format!("default route via {gw}"), e))?;
+    }
+    Ok(())
+}
+
+impl Instance {
+    /// Whether every NIC's input has ended (true without NICs).
+    pub fn all_rx_finished(&self) -> bool {
+        let mut nics = self.nics.lock().unwrap_or_else(|e| e.into_inner());
+        nics.iter_mut().all(|n| n.rx_finished())
+    }
+
+    /// Per-NIC device counters, for reports.
+    pub fn nic_stats(&self) -> Vec<(String, crate::virtio::NetStats)> {
+        let nics = self.nics.lock().unwrap_or_else(|e| e.into_inner());
+        nics.iter()
+            .filter_map(|n| n.net().map(|d| (n.config.name(), d.stats())))
+            .collect()
+    }
 }
 
 fn setup_basics(config: &Config) -> Result<(), StartError> {
@@ -104,7 +179,10 @@ fn setup_basics(config: &Config) -> Result<(), StartError> {
     )?;
     for s in &config.sysctls {
         let path = format!("/proc/sys/{}", s.proc_path());
-        setup(&format!("sysctl {}", s.key), kernel::write_file(&path, s.value.as_bytes()))?;
+        setup(
+            &format!("sysctl {}", s.key),
+            kernel::write_file(&path, s.value.as_bytes()),
+        )?;
     }
     Ok(())
 }

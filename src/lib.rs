@@ -6,7 +6,10 @@
 
 pub mod config;
 pub mod host;
-pub mod kernel;
-pub mod wire;
 pub mod instance;
+pub mod kernel;
+pub mod netconf;
+pub mod nics;
+pub mod ping;
 pub mod virtio;
+pub mod wire;

@@ -75,6 +75,39 @@ enum Command {
     /// Convert frames between framings (raw, ascii, pcap, text2pcap), stdin to stdout
     #[command(long_about = CONVERT_ABOUT, after_help = CONVERT_EXAMPLES)]
     Convert(ConvertArgs),
+    /// Run an instance from the environment (IFn, IPn, GW, ...) with no
+    /// program: an end host or router in a pipeline; optionally ping from it
+    #[command(after_help = INSTANCE_EXAMPLES)]
+    Instance(InstanceArgs),
+}
+
+const INSTANCE_EXAMPLES: &str = "\
+Examples:
+  # A router between two pipes, until both inputs end
+  IF0='a.in|a.out' IP0=192.0.2.1/24 IF1='b.in|b.out' IP1=198.51.100.1/24 \\
+    STDPKT_SYSCTL='net.ipv4.ip_forward=1' stdpkt instance --linger
+
+  # Ping 192.0.2.2 three times over a pair of fifos
+  IF0='to_me|from_me' IP0=192.0.2.1/24 stdpkt instance --ping 192.0.2.2";
+
+#[derive(Debug, Args)]
+struct InstanceArgs {
+    /// Send ICMP echo requests to ADDR (repeatable); exit 0 only if every
+    /// one is answered
+    #[arg(long, value_name = "ADDR")]
+    ping: Vec<std::net::IpAddr>,
+    /// Echo requests to send
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    count: u32,
+    /// Milliseconds between echo requests
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    interval: u64,
+    /// Milliseconds to wait for replies after the last request
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    timeout: u64,
+    /// Keep running until every NIC's input ends, or SIGTERM/SIGINT
+    #[arg(long)]
+    linger: bool,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +143,67 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Convert(args) => convert(args),
+        Command::Instance(args) => instance(args),
+    }
+}
+
+fn instance(args: InstanceArgs) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or("STDPKT_LOG", "warn")).init();
+    let inst = match stdpkt::instance::start_from_env() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(e.exit_status() as u8);
+        }
+    };
+    let mut status = ExitCode::SUCCESS;
+    for dst in args.ping {
+        let interval = std::time::Duration::from_millis(args.interval);
+        let timeout = std::time::Duration::from_millis(args.timeout);
+        match stdpkt::ping::ping(dst, args.count, interval, timeout) {
+            Ok(r) => {
+                let avg = r.rtts.iter().sum::<std::time::Duration>().as_secs_f64() * 1e3
+                    / r.rtts.len().max(1) as f64;
+                eprintln!(
+                    "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms",
+                    r.sent,
+                    r.received,
+                    r.loss_percent()
+                );
+                if r.received != r.sent {
+                    status = ExitCode::FAILURE;
+                }
+            }
+            Err(e) => {
+                eprintln!("stdpkt instance: ping {dst}: {e}");
+                status = ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.linger {
+        linger(inst);
+    }
+    status
+}
+
+/// Waits until every NIC's input has ended, or SIGTERM/SIGINT.
+fn linger(inst: &stdpkt::instance::Instance) {
+    // SAFETY: signal mask manipulation on local sets; sigtimedwait polls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        while !inst.all_rx_finished() {
+            if libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) > 0 {
+                break;
+            }
+        }
     }
 }
 
@@ -130,11 +224,15 @@ mod tests {
     #[test]
     fn convert_defaults_and_choices() {
         let cli = Cli::try_parse_from(["stdpkt", "convert"]).unwrap();
-        let Command::Convert(args) = cli.command;
+        let Command::Convert(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
         assert_eq!((args.from, args.to), (Framing::Raw, OutputFormat::Ascii));
         let cli = Cli::try_parse_from(["stdpkt", "convert", "--from", "pcap", "--to", "text2pcap"])
             .unwrap();
-        let Command::Convert(args) = cli.command;
+        let Command::Convert(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
         assert_eq!(
             (args.from, args.to),
             (Framing::Pcap, OutputFormat::Text2pcap)

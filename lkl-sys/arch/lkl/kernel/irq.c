@@ -56,7 +56,10 @@ int lkl_trigger_irq(int irq)
 {
 	if (irq <= 0 || irq >= NR_IRQS)
 		return -EINVAL;
-	if (!lkl_is_running())
+	/* IRQs are live from the start of boot (the first timer expiry may
+	 * come before init has finished) until halt.
+	 */
+	if (!READ_ONCE(lkl_cpu_ready))
 		return -ENODEV;
 
 	if (lkl_cpu_is_mine()) {

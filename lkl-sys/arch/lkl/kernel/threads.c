@@ -64,12 +64,15 @@ struct lkl_thread_node {
 
 static struct lkl_thread_node *reap_list;
 
+bool lkl_cpu_ready;
+
 void lkl_cpu_init(void)
 {
 	cpu.lock = lkl_ops->mutex_alloc();
 	cpu.wait_sem = lkl_ops->sem_alloc(0);
 	host_task_lock = lkl_ops->mutex_alloc();
 	cpu.owner = lkl_ops->thread_self();
+	WRITE_ONCE(lkl_cpu_ready, true);
 }
 
 bool lkl_cpu_is_mine(void)
@@ -182,7 +185,9 @@ bool lkl_cpu_release(void)
 			continue;
 		}
 		/* A queued IRQ would wait for the next taker otherwise. */
-		WARN_ON_ONCE(irqs_disabled());
+		if (irqs_disabled())
+			pr_err("lkl: CPU released with IRQs off from %px\n",
+			       __builtin_return_address(0));
 		cpu.owner = 0;
 		if (cpu.waiters)
 			lkl_ops->sem_up(cpu.wait_sem);
@@ -444,6 +449,7 @@ void lkl_threads_halt(void)
 {
 	struct task_struct *p, *t;
 
+	WRITE_ONCE(lkl_cpu_ready, false);
 	for_each_process_thread(p, t) {
 		if (t == current || !t->thread.node)
 			continue;

@@ -24,6 +24,7 @@ static int timer_irq;
  */
 static unsigned long long timer_deadline;
 
+
 unsigned long long sched_clock(void)
 {
 	if (!lkl_ops)

@@ -9,6 +9,7 @@
 struct task_struct;
 
 /* threads.c */
+extern bool lkl_cpu_ready;
 void lkl_cpu_init(void);
 void lkl_cpu_take(void);
 bool lkl_cpu_release(void);

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The instance's NICs: for each configured interface, its streams (with
+//! stdio hygiene and fifo opening that never blocks start-up), its virtio
+//! device registered as a virtio-mmio region, and its RX thread.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::{Endpoint, FramingKind, IfConfig};
+use crate::host;
+use crate::virtio::nic::{spawn_rx, spawn_with_signals_blocked, RxThread, StreamSink};
+use crate::virtio::{self, FrameSink, GuestRam, NetConfig, VirtioNet, MMIO_SIZE};
+use crate::wire::Framing;
+
+/// Frames kept while a TX fifo waits for its reader; older ones are
+/// dropped beyond this.
+const PENDING_TX_MAX: usize = 1024;
+
+pub fn framing(kind: FramingKind) -> Framing {
+    match kind {
+        FramingKind::Raw => Framing::Raw,
+        FramingKind::Ascii => Framing::Ascii,
+        FramingKind::Pcap => Framing::Pcap,
+    }
+}
+
+/// Moves the program's own stdin/stdout out of the way of a NIC that uses
+/// them: the NIC keeps a private duplicate, the program's fd 1 then goes
+/// to its stderr and its fd 0 reads /dev/null.
+fn take_stdio(fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: dup of a descriptor the process has; the result is owned.
+    let private = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if private < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let replacement = if fd == 0 {
+        // SAFETY: NUL-terminated path literal.
+        unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) }
+    } else {
+        2
+    };
+    // SAFETY: both descriptors are valid; dup2 replaces fd atomically.
+    let r = unsafe { libc::dup2(replacement, fd) };
+    if replacement > 2 {
+        // SAFETY: the temporary /dev/null descriptor we opened.
+        unsafe { libc::close(replacement) };
+    }
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `private` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(private) })
+}
+
+/// A TX sink whose stream may open later (a fifo waits for its reader):
+/// until then frames are queued, so nothing sent at start-up is lost.
+struct LateSink {
+    state: Arc<Mutex<LateState>>,
+}
+
+struct LateState {
+    sink: Option<StreamSink<File>>,
+    pending: VecDeque<Vec<u8>>,
+    dropped: u64,
+}
+
+impl FrameSink for LateSink {
+    fn send(&mut self, frame: &[u8]) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sink) = st.sink.as_mut() {
+            sink.send(frame);
+            return;
+        }
+        if st.pending.len() >= PENDING_TX_MAX {
+            st.pending.pop_front();
+            st.dropped += 1;
+        }
+        st.pending.push_back(frame.to_vec());
+    }
+}
+
+/// The device of one NIC, built on first register access: the kernel's
+/// RAM only exists once boot has begun.
+struct LazyNic {
+    config: NetConfig,
+    irq: i32,
+    sink: Mutex<Option<Box<dyn FrameSink>>>,
+    dev: OnceLock<(Arc<VirtioNet>, virtio::MmioDevice)>,
+}
+
+impl LazyNic {
+    fn device(&self) -> &(Arc<VirtioNet>, virtio::MmioDevice) {
+        self.dev.get_or_init(|| {
+            let (base, size) = host::ram().expect("kernel RAM before its devices");
+            // SAFETY: the kernel's RAM stays mapped for the life of the
+            // kernel, which outlives device register accesses.
+            let ram =
+                unsafe { GuestRam::new(base as *mut u8, size, lkl_sys::LKL_RAM_PHYS_BASE as u64) }
+                    .expect("kernel RAM range");
+            let sink = self
+                .sink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("device built once");
+            let irq = self.irq;
+            let raise: virtio::IrqCallback = Arc::new(move || {
+                // SAFETY: a valid IRQ number from lkl_get_free_irq.
+                unsafe { lkl_sys::lkl_trigger_irq(irq) };
+            });
+            let net = Arc::new(
+                VirtioNet::new(ram, self.config.clone(), sink, raise)
+                    .expect("MTU checked by config"),
+            );
+            let mmio = virtio::MmioDevice::new(net.clone());
+            (net, mmio)
+        })
+    }
+}
+
+impl host::MmioDevice for LazyNic {
+    fn read(&self, offset: u64, data: &mut [u8]) {
+        virtio::MmioDevice::read(&self.device().1, offset, data)
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) {
+        virtio::MmioDevice::write(&self.device().1, offset, data)
+    }
+}
+
+/// One NIC before and after boot.
+pub struct Nic {
+    pub config: IfConfig,
+    dev: Arc<LazyNic>,
+    rx: Option<RxSource>,
+    rx_thread: Option<RxThread>,
+    /// The RX thread of a path, once its background open succeeded.
+    rx_pending: Option<std::sync::mpsc::Receiver<RxThread>>,
+    /// Set when the background open of the RX path failed.
+    rx_failed: Arc<std::sync::atomic::AtomicBool>,
+    /// The kernel command line entry that declares the device.
+    pub cmdline: String,
+}
+
+enum RxSource {
+    Fd(OwnedFd),
+    Path(std::path::PathBuf),
+}
+
+impl Nic {
+    /// Prepares a NIC: takes stdio if asked, starts opening a TX path in
+    /// the background and registers the device. Call before boot.
+    pub fn prepare(config: &IfConfig) -> Result<Nic, String> {
+        let name = format!("IF{}", config.index);
+        let format = framing(config.framing);
+        let state = Arc::new(Mutex::new(LateState {
+            sink: None,
+            pending: VecDeque::new(),
+            dropped: 0,
+        }));
+
+        match &config.tx {
+            Endpoint::Stdout => {
+                let fd = take_stdio(1).map_err(|e| format!("{name}: taking stdout: {e}"))?;
+                let sink = StreamSink::new(File::from(fd), format)
+                    .map_err(|e| format!("{name}: stdout: {e}"))?;
+                state.lock().unwrap().sink = Some(sink);
+            }
+            Endpoint::Stdin => return Err(format!("{name}: stdin cannot be written")),
+            Endpoint::Path(p) => {
+                // A fifo's open blocks until its reader opens it, maybe in a
+                // process that starts after us: open in the background.
+                check_path(p, false).map_err(|e| format!("{name}: {}: {e}", p.display()))?;
+                let p = p.clone();
+                let st = state.clone();
+                spawn_with_signals_blocked("stdpkt-txopen", move || {
+                    match OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&p)
+                    {
+                        Ok(f) => match StreamSink::new(f, format) {
+                            Ok(mut sink) => {
+                                let mut s = st.lock().unwrap_or_else(|e| e.into_inner());
+                                for frame in s.pending.drain(..) {
+                                    sink.send(&frame);
+                                }
+                                s.sink = Some(sink);
+                            }
+                            Err(e) => log::error!("{}: {e}", p.display()),
+                        },
+                        Err(e) => log::error!("{}: {e}", p.display()),
+                    }
+                })
+                .map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+
+        let rx = match &config.rx {
+            Endpoint::Stdin => {
+                RxSource::Fd(take_stdio(0).map_err(|e| format!("{name}: taking stdin: {e}"))?)
+            }
+            Endpoint::Stdout => return Err(format!("{name}: stdout cannot be read")),
+            Endpoint::Path(p) => {
+                check_path(p, true).map_err(|e| format!("{name}: {}: {e}", p.display()))?;
+                RxSource::Path(p.clone())
+            }
+        };
+
+        // SAFETY: a NUL-terminated literal; the IRQ table is static.
+        let irq = unsafe { lkl_sys::lkl_get_free_irq(c"virtio-net".as_ptr()) };
+        if irq < 0 {
+            return Err(format!("{name}: no free IRQ"));
+        }
+        let mut net_config = NetConfig::new(config.mac);
+        net_config.mtu = config.mtu.map(|m| m as u16);
+        let dev = Arc::new(LazyNic {
+            config: net_config,
+            irq,
+            sink: Mutex::new(Some(Box::new(LateSink { state }))),
+            dev: OnceLock::new(),
+        });
+        let base = host::mmio_register(MMIO_SIZE, dev.clone());
+        Ok(Nic {
+            config: config.clone(),
+            dev,
+            rx: Some(rx),
+            rx_thread: None,
+            rx_pending: None,
+            rx_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            cmdline: format!("virtio_mmio.device={MMIO_SIZE:#x}@{base:#x}:{irq}"),
+        })
+    }
+
+    /// Starts receiving: called once the interface is up in the kernel.
+    pub fn start_rx(&mut self) -> Result<(), String> {
+        let name = format!("IF{}", self.config.index);
+        let net = self.dev.device().0.clone();
+        let format = framing(self.config.framing);
+        let thread = match self.rx.take() {
+            Some(RxSource::Fd(fd)) => spawn_rx(net, File::from(fd), format),
+            Some(RxSource::Path(p)) => {
+                // Opened on the RX thread's behalf, in the background: a
+                // fifo's open waits for its writer.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let failed = self.rx_failed.clone();
+                spawn_with_signals_blocked("stdpkt-rxopen", move || {
+                    let r = File::open(&p).and_then(|f| spawn_rx(net, f, format));
+                    match r {
+                        Ok(t) => {
+                            let _ = tx.send(t);
+                        }
+                        Err(e) => {
+                            log::error!("{}: {e}", p.display());
+                            failed.store(true, std::sync::atomic::Ordering::Release);
+                        }
+                    }
+                })
+                .map_err(|e| format!("{name}: {e}"))?;
+                // Collected by rx_finished(); nothing waits here.
+                self.rx_pending = Some(rx);
+                return Ok(());
+            }
+            None => return Ok(()),
+        };
+        self.rx_thread = Some(thread.map_err(|e| format!("{name}: {e}"))?);
+        Ok(())
+    }
+
+    /// Whether this NIC's input has ended (or could not be opened).
+    pub fn rx_finished(&mut self) -> bool {
+        if self.rx_thread.is_none() {
+            if let Some(t) = self.rx_pending.as_ref().and_then(|r| r.try_recv().ok()) {
+                self.rx_thread = Some(t);
+                self.rx_pending = None;
+            }
+        }
+        match &self.rx_thread {
+            Some(t) => t.is_finished(),
+            None => self.rx_failed.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
+
+    pub fn net(&self) -> Option<&Arc<VirtioNet>> {
+        self.dev.dev.get().map(|d| &d.0)
+    }
+}
+
+/// Fails early, with the OS error, on a path that cannot work: missing,
+/// or not readable/writable. Does not open it (a fifo would block).
+fn check_path(p: &std::path::Path, read: bool) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mode = if read { libc::R_OK } else { libc::W_OK };
+    // SAFETY: NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), mode) } != 0 {
+        let e = io::Error::last_os_error();
+        // A TX file that does not exist yet is created on open.
+        if !read && e.raw_os_error() == Some(libc::ENOENT) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! NICs on byte streams, end to end: separate processes (`stdpkt instance`),
+//! each with its own kernel, joined by fifos; real grep and tcpdump in
+//! between. Addresses only from the documentation ranges.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const STDPKT: &str = env!("CARGO_BIN_EXE_stdpkt");
+const MAC_A: &str = "02:00:00:00:00:0a";
+const MAC_B: &str = "02:00:00:00:00:0b";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("stdpkt-nic-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn fifo(&self, name: &str) -> String {
+        let p = self.0.join(name);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated path.
+        assert_eq!(
+            unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+            0,
+            "mkfifo {}",
+            p.display()
+        );
+        p.to_str().unwrap().to_string()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills a background process when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn instance(envs: &[(&str, String)], args: &[&str]) -> Command {
+    let mut c = Command::new(STDPKT);
+    c.arg("instance").args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs to completion, failing the test on a hang.
+fn run_with_timeout(mut c: Command, secs: u64) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out after {secs}s; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn responder(dir: &TempDir, rx: &str, tx: &str, framing: &str) -> Guard {
+    let _ = dir;
+    let c = instance(
+        &[
+            ("IF0", format!("{rx}|{tx}")),
+            ("IFTYPE0", framing.into()),
+            ("MAC0", MAC_B.into()),
+            ("IP0", "192.0.2.2/24,2001:db8::2/64".into()),
+        ],
+        &["--linger"],
+    );
+    let mut c = c;
+    Guard(
+        c.stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn pinger(rx: &str, tx: &str, framing: &str, targets: &[&str]) -> Output {
+    let mut args = vec!["--count", "3", "--interval", "200", "--timeout", "3000"];
+    for t in targets {
+        args.push("--ping");
+        args.push(t);
+    }
+    let c = instance(
+        &[
+            ("IF0", format!("{rx}|{tx}")),
+            ("IFTYPE0", framing.into()),
+            ("MAC0", MAC_A.into()),
+            ("IP0", "192.0.2.1/24,2001:db8::1/64".into()),
+        ],
+        &args,
+    );
+    run_with_timeout(c, 60)
+}
+
+fn ping_pair(framing: &str) {
+    let dir = TempDir::new(framing);
+    let a2b = dir.fifo("a2b");
+    let b2a = dir.fifo("b2a");
+    let _b = responder(&dir, &a2b, &b2a, framing);
+    let out = pinger(&b2a, &a2b, framing, &["192.0.2.2", "2001:db8::2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ping failed ({framing}):\n{err}");
+    assert!(
+        err.contains("192.0.2.2: 3 sent, 3 received, 0% loss"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2001:db8::2: 3 sent, 3 received, 0% loss"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_instances_ping_over_fifos_raw() {
+    ping_pair("raw");
+}
+
+#[test]
+fn two_instances_ping_over_fifos_ascii() {
+    ping_pair("ascii");
+}
+
+#[test]
+fn two_instances_ping_over_fifos_pcap() {
+    ping_pair("pcap");
+}
+
+/// A's frames pass through `grep --line-buffered -v PATTERN` to B.
+fn ping_through_grep(pattern: &str) -> Output {
+    let dir = TempDir::new(&format!("grep-{pattern}"));
+    let a_out = dir.fifo("a_out");
+    let a2b = dir.fifo("a2b");
+    let b2a = dir.fifo("b2a");
+    let _b = responder(&dir, &a2b, &b2a, "ascii");
+    let _grep = Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec grep --line-buffered -v {pattern} < {a_out} > {a2b}"
+            ))
+            .spawn()
+            .expect("grep"),
+    );
+    pinger(&b2a, &a_out, "ascii", &["192.0.2.2"])
+}
+
+#[test]
+fn ascii_frames_pass_through_grep() {
+    // Filtering an address nobody uses: everything passes.
+    let out = ping_through_grep("020000000099");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("3 received, 0% loss"), "{err}");
+}
+
+#[test]
+fn grep_dropping_the_senders_mac_stops_the_traffic() {
+    let out = ping_through_grep(&MAC_A.replace(':', ""));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "pings passed a filter that drops them:\n{err}"
+    );
+    assert!(err.contains("3 sent, 0 received, 100% loss"), "{err}");
+}
+
+fn tcpdump(path: &str) -> String {
+    let out = Command::new("tcpdump")
+        .args(["-n", "-r", path])
+        .output()
+        .expect("tcpdump must be installed (scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "tcpdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn pcap_output_is_read_by_tcpdump() {
+    let dir = TempDir::new("tcpdump");
+    let a_out = dir.fifo("a_out");
+    let a2b = dir.fifo("a2b");
+    let b_out = dir.fifo("b_out");
+    let b2a = dir.fifo("b2a");
+    let cap_a = dir.path("a.pcap");
+    let cap_b = dir.path("b.pcap");
+    let _b = responder(&dir, &a2b, &b_out, "pcap");
+    let _tee_a = Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec tee {cap_a} < {a_out} > {a2b}"))
+            .spawn()
+            .unwrap(),
+    );
+    let _tee_b = Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec tee {cap_b} < {b_out} > {b2a}"))
+            .spawn()
+            .unwrap(),
+    );
+    let out = pinger(&b2a, &a_out, "pcap", &["192.0.2.2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = tcpdump(&cap_a);
+    let b = tcpdump(&cap_b);
+    assert!(
+        a.contains("192.0.2.1 > 192.0.2.2: ICMP echo request"),
+        "{a}"
+    );
+    assert!(b.contains("192.0.2.2 > 192.0.2.1: ICMP echo reply"), "{b}");
+}
+
+#[test]
+fn malformed_env_stops_before_starting() {
+    let out = instance(
+        &[
+            ("IF0", "/dev/null|/dev/null".into()),
+            ("MAC0", "00:11:22".into()),
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("stdpkt: MAC0=\"00:11:22\": "), "{err}");
+}
+
+#[test]
+fn missing_rx_path_is_a_clear_error() {
+    let out = instance(&[("IF0", "/nonexistent/stdpkt-rx|/dev/null".into())], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/stdpkt-rx") && err.contains("No such file"),
+        "{err}"
+    );
+}
