@@ -109,6 +109,48 @@ pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+thread_local! {
+    /// Set on threads started here: they never receive signals.
+    static QUIET_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one of ours (all signals blocked).
+pub fn on_quiet_thread() -> bool {
+    QUIET_THREAD.with(|q| q.get())
+}
+
+/// Runs `f`, which may write to a pipe whose reader left, without letting
+/// the program die of SIGPIPE: on the program's own threads SIGPIPE is
+/// blocked around `f` and a SIGPIPE it raised is discarded.
+pub fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
+    if on_quiet_thread() {
+        return f();
+    }
+    // SAFETY: signal mask manipulation on local sets, restored before
+    // returning; sigtimedwait with a zero timeout never blocks.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let r = f();
+        if libc::sigismember(&old, libc::SIGPIPE) == 0 {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
 /// Spawns a thread with all signals blocked (see [`with_signals_blocked`]).
 pub fn spawn_quiet<F>(
     name: &str,
@@ -122,7 +164,10 @@ where
         std::thread::Builder::new()
             .name(name.into())
             .stack_size(stack)
-            .spawn(f)
+            .spawn(move || {
+                QUIET_THREAD.with(|q| q.set(true));
+                f()
+            })
     })
 }
 

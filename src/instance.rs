@@ -158,6 +158,12 @@ impl Instance {
         nics.iter_mut().all(|n| n.rx_finished())
     }
 
+    /// Lines about lost frames, one per NIC that lost any.
+    pub fn drop_report(&self) -> Vec<String> {
+        let mut nics = self.nics.lock().unwrap_or_else(|e| e.into_inner());
+        nics.iter_mut().filter_map(|n| n.drop_report()).collect()
+    }
+
     /// Per-NIC device counters, for reports.
     pub fn nic_stats(&self) -> Vec<(String, crate::virtio::NetStats)> {
         let nics = self.nics.lock().unwrap_or_else(|e| e.into_inner());

@@ -71,7 +71,9 @@ impl FrameSink for LateSink {
     fn send(&mut self, frame: &[u8]) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sink) = st.sink.as_mut() {
-            sink.send(frame);
+            // TX runs on whichever thread kicked the queue, maybe the
+            // program's own: a reader that left must not kill it.
+            host::without_sigpipe(|| sink.send(frame));
             return;
         }
         if st.pending.len() >= PENDING_TX_MAX {
@@ -135,6 +137,7 @@ impl host::MmioDevice for LazyNic {
 pub struct Nic {
     pub config: IfConfig,
     dev: Arc<LazyNic>,
+    tx_state: Arc<Mutex<LateState>>,
     rx: Option<RxSource>,
     rx_thread: Option<RxThread>,
     /// The RX thread of a path, once its background open succeeded.
@@ -221,13 +224,16 @@ impl Nic {
         let dev = Arc::new(LazyNic {
             config: net_config,
             irq,
-            sink: Mutex::new(Some(Box::new(LateSink { state }))),
+            sink: Mutex::new(Some(Box::new(LateSink {
+                state: state.clone(),
+            }))),
             dev: OnceLock::new(),
         });
         let base = host::mmio_register(MMIO_SIZE, dev.clone());
         Ok(Nic {
             config: config.clone(),
             dev,
+            tx_state: state,
             rx: Some(rx),
             rx_thread: None,
             rx_pending: None,
@@ -282,6 +288,57 @@ impl Nic {
         match &self.rx_thread {
             Some(t) => t.is_finished(),
             None => self.rx_failed.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
+
+    /// One line about frames this NIC lost (malformed input, no receive
+    /// buffer, output closed), or None when nothing was lost.
+    pub fn drop_report(&mut self) -> Option<String> {
+        self.rx_finished();
+        let mut parts = Vec::new();
+        if let Some(summary) = self
+            .rx_thread
+            .as_ref()
+            .and_then(|t| t.stats().drop_summary())
+        {
+            parts.push(format!("input: {summary}"));
+        }
+        if let Some(n) = self.net() {
+            let st = n.stats();
+            if st.rx_dropped() > 0 {
+                parts.push(format!(
+                    "{} received frames dropped by the device",
+                    st.rx_dropped()
+                ));
+            }
+            if st.tx_dropped() > 0 {
+                parts.push(format!(
+                    "{} sent frames dropped by the device",
+                    st.tx_dropped()
+                ));
+            }
+        }
+        let st = self.tx_state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sink) = &st.sink {
+            let s = sink.stats();
+            let lost = s.dropped_closed + s.dropped_error + s.dropped_invalid;
+            if lost > 0 {
+                parts.push(format!(
+                    "output: {lost} frames dropped (reader gone or write error)"
+                ));
+            }
+        }
+        if st.dropped > 0 {
+            parts.push(format!(
+                "output: {} frames dropped before it opened",
+                st.dropped
+            ));
+        }
+        drop(st);
+        if parts.is_empty() {
+            None
+        } else {
+            Some(format!("{}: {}", self.config.name(), parts.join("; ")))
         }
     }
 

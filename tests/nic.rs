@@ -281,3 +281,102 @@ fn missing_rx_path_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// (The CLI is a Rust program, which ignores SIGPIPE; the preload tests
+/// cover SIGPIPE in C programs.)
+#[test]
+fn tx_reader_leaving_drops_frames_without_killing_the_program() {
+    let dir = TempDir::new("epipe");
+    let rx = dir.fifo("rx");
+    let out = dir.fifo("out");
+    // Reads one byte, then leaves: every later write gets EPIPE.
+    let _reader = Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec head -c 1 < {out} > /dev/null"))
+            .spawn()
+            .unwrap(),
+    );
+    // Nobody writes `rx`: its background open never completes, the link
+    // stays up, and ARP requests for the unanswered pings keep going out.
+    let c = instance(
+        &[
+            ("IF0", format!("{rx}|{out}")),
+            ("IP0", "192.0.2.1/24".into()),
+        ],
+        &[
+            "--ping",
+            "192.0.2.9",
+            "--count",
+            "3",
+            "--interval",
+            "200",
+            "--timeout",
+            "500",
+        ],
+    );
+    let res = run_with_timeout(c, 60);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "died instead of exiting: {:?}\n{err}",
+        res.status
+    );
+    assert!(err.contains("3 sent, 0 received, 100% loss"), "{err}");
+}
+
+#[test]
+fn malformed_frames_are_dropped_counted_and_the_rest_arrive() {
+    let dir = TempDir::new("garbage");
+    let a_out = dir.fifo("a_out");
+    let a2b = dir.fifo("a2b");
+    let b2a = dir.fifo("b2a");
+    let b = instance(
+        &[
+            ("IF0", format!("{a2b}|{b2a}")),
+            ("IFTYPE0", "ascii".into()),
+            ("MAC0", MAC_B.into()),
+            ("IP0", "192.0.2.2/24".into()),
+        ],
+        &["--linger"],
+    );
+    let mut b = b;
+    let b = b
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A garbage line before every frame A sends.
+    let _awk = Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec sed -u 'i zz not a frame' < {a_out} > {a2b}"))
+            .spawn()
+            .unwrap(),
+    );
+    let out = pinger(&b2a, &a_out, "ascii", &["192.0.2.2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 received, 0% loss"), "{err}");
+    // A has gone: B's input ends, B reports what it dropped and exits.
+    let start = Instant::now();
+    let mut b = Guard(b);
+    while b.0.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "B did not end with its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut berr = String::new();
+    use std::io::Read;
+    b.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut berr)
+        .unwrap();
+    assert!(
+        berr.contains("eth0: input: dropped") && berr.contains("(first: ascii line 1"),
+        "B's report: {berr}"
+    );
+}

@@ -183,6 +183,9 @@ fn instance(args: InstanceArgs) -> ExitCode {
     if args.linger {
         linger(inst);
     }
+    for line in inst.drop_report() {
+        eprintln!("stdpkt: {line}");
+    }
     status
 }
 
