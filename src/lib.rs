@@ -5,6 +5,7 @@
 //! device → framing (`wire`) → file descriptors.
 
 pub mod config;
+pub mod dump;
 pub mod host;
 pub mod instance;
 pub mod kernel;

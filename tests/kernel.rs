@@ -248,3 +248,33 @@ fn proc_net_dev_lists_loopback() {
         );
     });
 }
+
+#[test]
+fn receive_timeout_fires() {
+    // SO_RCVTIMEO sleeps on a timer-wheel timer (schedule_timeout), not
+    // an hrtimer: ping's wait between echo requests.
+    with_timeout(30, || {
+        let fd = bound_socket(libc::SOCK_DGRAM, 7004);
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 200_000,
+        };
+        // SAFETY: timeval is plain data.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&tv as *const libc::timeval).cast::<u8>(),
+                std::mem::size_of::<libc::timeval>(),
+            )
+        };
+        k::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO_NEW, bytes).unwrap();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let mut buf = [0u8; 16];
+            assert_eq!(k::read(fd, &mut buf), Err(k::Errno(libc::EAGAIN)));
+            let took = start.elapsed();
+            assert!(took >= Duration::from_millis(190), "woke early: {took:?}");
+            assert!(took < Duration::from_secs(5), "woke far too late: {took:?}");
+        }
+        k::close(fd).unwrap();
+    });
+}

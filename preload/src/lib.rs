@@ -1,3 +1,274 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! libstdpkt.so: preloaded into a program, boots an instance before `main`
-//! and routes the program's network calls into it (being written).
+//! libstdpkt.so: preloaded into a program (`LD_PRELOAD`), boots an instance
+//! (a Linux kernel inside the process, see `stdpkt::instance`) before `main`
+//! and routes the program's network calls into it.
+//!
+//! # What goes where
+//!
+//! - `socket()` for `AF_INET`, `AF_INET6`, `AF_NETLINK` and `AF_PACKET`
+//!   creates the socket in the instance; every other family (`AF_UNIX`, ...)
+//!   and every non-socket fd stays on the host. Instance sockets appear to
+//!   the program as ordinary host fd numbers ([`fdtable`]).
+//! - Calls on an instance fd (read, send, ioctl, fcntl, ...) run in the
+//!   kernel; calls on host fds go to the C library's own function
+//!   ([`real`]).
+//! - poll/select/epoll over sets that mix both kinds wait on both sides at
+//!   once ([`poll`], [`epoll`]).
+//! - getifaddrs and the if_* name functions answer from the instance
+//!   ([`ifaddrs`]).
+//!
+//! # Environment
+//!
+//! The instance is configured by the variables documented in
+//! `stdpkt::config`. Two more matter here:
+//! - `STDPKT_LOG`: filter for stdpkt's log on stderr (`env_logger` syntax,
+//!   default `warn`).
+//! - `STDPKT_DISABLE=1` (also `true`/`yes`): boot nothing and route nothing;
+//!   the program runs exactly as without the library (on the host network!).
+//!   For debugging only.
+//!
+//! A bad configuration prints one line to stderr and exits with status 2
+//! before `main`; a kernel that fails to start exits with status 1.
+//!
+//! # Processes
+//!
+//! - `fork()` without `exec`: the instance (its kernel threads) stays in
+//!   the parent. In the child, instance fds can only be closed; every other
+//!   call on them, and creating new instance sockets, fails with
+//!   `ENOTSUP` ("Operation not supported"), after a one-time warning on
+//!   stderr. poll reports such fds as `POLLNVAL`.
+//! - `vfork()`/`posix_spawn` children share our memory but run no fork
+//!   handlers: closing fds there (close_range before exec) leaves the
+//!   parent's table alone.
+//! - `exec`: the new program inherits `LD_PRELOAD` and the environment, so
+//!   it boots an instance of its own (a new, separate network stack).
+//!   Instance fds do not survive exec.
+//!
+//! # Signals
+//!
+//! The kernel never delivers signals. A send or write on an instance
+//! socket that fails with `EPIPE` raises `SIGPIPE` in the calling thread
+//! unless `MSG_NOSIGNAL` was given, as on the host. A host signal does not
+//! interrupt a call that is blocked inside the instance (e.g. a blocking
+//! `recv`), except for mixed poll/select/epoll, whose host side is
+//! interruptible.
+//!
+//! # Known gaps
+//!
+//! glibc's own internal calls (its DNS resolver, `getaddrinfo`'s
+//! `AI_ADDRCONFIG` check, stdio on an `fdopen`ed socket, ...) use private
+//! entry points that no preload can see: they run on the host.
+
+// The exported functions are C ABI entry points whose contract is the C
+// library's (see their man pages), not something a `# Safety` section in
+// Rust adds to.
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{c_int, c_long};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+
+mod real;
+pub(crate) use real::real;
+
+mod epoll;
+mod fdtable;
+mod ifaddrs;
+mod io;
+mod net;
+mod poll;
+
+/// The instance is not (yet) up: everything goes to the host.
+const OFF: u8 = 0;
+/// The instance runs: instance fds go to the kernel.
+const RUNNING: u8 = 1;
+/// A forked child: the kernel lives in the parent only.
+const FORKED: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(OFF);
+
+/// The process that booted the instance.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// False in a child made by vfork (or clone with shared memory), which
+/// runs no fork handlers and shares our fd table's memory but not the
+/// host fd table: there, closing an fd must leave the table alone, or
+/// the parent would lose its sockets (e.g. close_range between vfork and
+/// exec). Costs a getpid, so only fd-destroying calls ask.
+pub(crate) fn owner_process() -> bool {
+    // SAFETY: getpid has no preconditions.
+    OWNER.load(Ordering::Relaxed) == unsafe { libc::getpid() }
+}
+
+#[inline]
+pub(crate) fn running() -> bool {
+    STATE.load(Ordering::Acquire) == RUNNING
+}
+
+#[inline]
+pub(crate) fn forked() -> bool {
+    STATE.load(Ordering::Acquire) == FORKED
+}
+
+/// Where a call on host fd `fd` goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Route {
+    Host,
+    /// An instance fd: its kernel fd.
+    Kernel(c_int),
+    /// An instance fd in a forked child: unusable.
+    Dead,
+}
+
+#[inline]
+pub(crate) fn route(fd: c_int) -> Route {
+    match fdtable::get(fd) {
+        None => Route::Host,
+        Some(k) => match STATE.load(Ordering::Acquire) {
+            RUNNING => Route::Kernel(k),
+            FORKED => Route::Dead,
+            _ => Route::Host,
+        },
+    }
+}
+
+#[inline]
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Converts a kernel result to the C convention: the value, or -1 with
+/// errno set.
+#[inline]
+pub(crate) fn ret(r: Result<c_long, lkl_sys::Errno>) -> c_long {
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            set_errno(e.0);
+            -1
+        }
+    }
+}
+
+/// Builds the six syscall arguments.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {{
+        let mut a = [0 as std::ffi::c_long; 6];
+        let v = [$($a as std::ffi::c_long),*];
+        a[..v.len()].copy_from_slice(&v);
+        a
+    }};
+}
+pub(crate) use args;
+
+/// Runs kernel syscall `no`.
+///
+/// # Safety
+/// The arguments must be valid for that syscall (pointers to memory of the
+/// sizes the syscall reads or writes).
+#[inline]
+pub(crate) unsafe fn ksys(no: u32, a: [c_long; 6]) -> Result<c_long, lkl_sys::Errno> {
+    // SAFETY: the caller vouches for the arguments.
+    unsafe { lkl_sys::syscall(no, a) }
+}
+
+/// The error for an instance fd used in a forked child: warns once on
+/// stderr, sets errno to ENOTSUP and returns -1.
+pub(crate) fn dead() -> c_long {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        let msg = format!(
+            "stdpkt: process {} was forked from the one running the network \
+             instance: its sockets are not usable here (ENOTSUP); exec a \
+             program to get an instance of its own\n",
+            std::process::id()
+        );
+        // SAFETY: a valid buffer to stderr.
+        unsafe {
+            real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
+                2,
+                msg.as_ptr().cast(),
+                msg.len(),
+            )
+        };
+    }
+    set_errno(libc::ENOTSUP);
+    -1
+}
+
+/// Whether `STDPKT_DISABLE` asks for no instance.
+fn disabled() -> bool {
+    match std::env::var("STDPKT_DISABLE") {
+        Ok(v) => matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"),
+        Err(_) => false,
+    }
+}
+
+extern "C" fn after_fork_in_child() {
+    if STATE.load(Ordering::Acquire) == RUNNING {
+        STATE.store(FORKED, Ordering::Release);
+    }
+}
+
+/// Sets the instance's CLOCK_REALTIME to the host's, so that kernel
+/// timestamps (SO_TIMESTAMP, which ping uses) agree with gettimeofday.
+fn sync_realtime_clock() {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: now is a valid out pointer; the kernel reads the same layout.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
+        if let Err(e) = ksys(
+            lkl_sys::__NR_clock_settime,
+            args!(libc::CLOCK_REALTIME, &now as *const libc::timespec),
+        ) {
+            log::warn!("cannot set the instance's clock: {e}");
+        }
+    }
+}
+
+/// Runs before `main` (and before the program's own constructors): boots
+/// the instance or exits.
+extern "C" fn init() {
+    if disabled() {
+        return;
+    }
+    let filter = std::env::var("STDPKT_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filter)
+        .target(env_logger::Target::Stderr)
+        .try_init();
+    match stdpkt_core::instance::start_from_env() {
+        Ok(_) => {
+            sync_realtime_clock();
+            // SAFETY: registering a handler that only stores an atomic.
+            let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+            if r != 0 {
+                log::warn!("pthread_atfork failed ({r}): forked children may hang");
+            }
+            // SAFETY: getpid has no preconditions.
+            OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+            STATE.store(RUNNING, Ordering::Release);
+            log::debug!("instance up; routing network calls into it");
+        }
+        Err(e) => {
+            let msg = format!("{e}\n");
+            // SAFETY: a valid buffer to stderr, then leaving without
+            // running the program's atexit handlers (it never started).
+            unsafe {
+                real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
+                    2,
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                );
+                libc::_exit(e.exit_status());
+            }
+        }
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;

@@ -79,6 +79,54 @@ enum Command {
     /// program: an end host or router in a pipeline; optionally ping from it
     #[command(after_help = INSTANCE_EXAMPLES)]
     Instance(InstanceArgs),
+    /// Print one line per frame, like `tcpdump -e -n`: MACs, ethertype, IP
+    /// addresses, protocol, ports, TCP flags, ICMP types, ARP; stdin to stdout
+    #[command(long_about = DUMP_ABOUT, after_help = DUMP_EXAMPLES)]
+    Dump(DumpArgs),
+}
+
+const DUMP_ABOUT: &str = "\
+Print one human-readable line per Ethernet frame read from stdin, like \
+'tcpdump -e -n'.
+
+Each line is printed as soon as its frame is decoded, so dump can watch a live \
+pipeline. A line reads
+
+  TIME SRC > DST, [vlan ID, ]ethertype NAME (0xTYPE), length N: DETAILS
+
+TIME is HH:MM:SS.micro in UTC: the record time for pcap input, otherwise the \
+time the frame was read. VLAN tags are shown by id, with the ethertype inside \
+them. DETAILS: ARP who-has/is-at; for IPv4 and IPv6 the addresses (ADDR.PORT \
+for TCP and UDP), the protocol, TCP flags [S.] (as tcpdump: F S R P . U E W; \
+'.' is ACK), seq/ack/win, ICMP and ICMPv6 types (echo, unreachable, time \
+exceeded, neighbor and router solicitation/advertisement, ...) and a length \
+(TCP/UDP payload, whole ICMP message). A frame that cannot be parsed to the \
+end keeps what was read and ends in '[malformed: REASON]'.
+
+Input that cannot be decoded as a frame is dropped and counted; if any was, \
+one line on stderr says how many and what the first one was. Exit status: 0 \
+at end of input or when stdout is closed, 1 when the input cannot be decoded \
+(e.g. not a pcap stream) or on an I/O error.";
+
+const DUMP_EXAMPLES: &str = "\
+Examples:
+  # See what an instance sends when nobody answers (ARP who-has ...)
+  IF0='/dev/null|-' IP0=192.0.2.1/24 stdpkt instance --ping 192.0.2.2 | stdpkt dump
+
+  # Look at a capture, keeping its timestamps
+  stdpkt dump --from pcap < capture.pcap
+
+  # Only the ARP traffic of an ascii stream
+  stdpkt dump --from ascii < frames.txt | grep 'ethertype ARP'
+
+  # Tap a raw pipeline without disturbing it
+  ... | tee >(stdpkt dump >&2) | ...";
+
+#[derive(Debug, Args)]
+struct DumpArgs {
+    /// Framing of the input on stdin
+    #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = framing_parser())]
+    from: Framing,
 }
 
 const INSTANCE_EXAMPLES: &str = "\
@@ -108,6 +156,21 @@ struct InstanceArgs {
     /// Keep running until every NIC's input ends, or SIGTERM/SIGINT
     #[arg(long)]
     linger: bool,
+    /// Add a route: DST/PREFIX=GATEWAY (repeatable), e.g.
+    /// 192.0.2.0/24=198.51.100.1
+    #[arg(long, value_name = "DST/PREFIX=GW", value_parser = parse_route)]
+    route: Vec<(std::net::IpAddr, u8, std::net::IpAddr)>,
+}
+
+fn parse_route(s: &str) -> Result<(std::net::IpAddr, u8, std::net::IpAddr), String> {
+    let err = || format!("{s:?}: expected DST/PREFIX=GATEWAY like 192.0.2.0/24=198.51.100.1");
+    let (dst, gw) = s.split_once('=').ok_or_else(err)?;
+    let (addr, prefix) = dst.split_once('/').ok_or_else(err)?;
+    Ok((
+        addr.parse().map_err(|_| err())?,
+        prefix.parse().map_err(|_| err())?,
+        gw.parse().map_err(|_| err())?,
+    ))
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +207,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Convert(args) => convert(args),
         Command::Instance(args) => instance(args),
+        Command::Dump(args) => dump(args),
     }
 }
 
@@ -157,18 +221,33 @@ fn instance(args: InstanceArgs) -> ExitCode {
         }
     };
     let mut status = ExitCode::SUCCESS;
+    for (dst, prefix, gw) in &args.route {
+        if let Err(e) = stdpkt::netconf::add_route(*dst, *prefix, Some(*gw), None) {
+            eprintln!("stdpkt instance: route {dst}/{prefix} via {gw}: {e}");
+            return ExitCode::from(2);
+        }
+    }
     for dst in args.ping {
         let interval = std::time::Duration::from_millis(args.interval);
         let timeout = std::time::Duration::from_millis(args.timeout);
         match stdpkt::ping::ping(dst, args.count, interval, timeout) {
             Ok(r) => {
-                let avg = r.rtts.iter().sum::<std::time::Duration>().as_secs_f64() * 1e3
-                    / r.rtts.len().max(1) as f64;
+                let mut ms: Vec<f64> = r.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+                ms.sort_by(|a, b| a.total_cmp(b));
+                let avg = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+                let pick = |q: f64| {
+                    ms.get(((ms.len() as f64 * q) as usize).min(ms.len().saturating_sub(1)))
+                        .copied()
+                        .unwrap_or(0.0)
+                };
                 eprintln!(
-                    "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms",
+                    "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms, rtt min/avg/p99/max = {:.3}/{avg:.3}/{:.3}/{:.3} ms",
                     r.sent,
                     r.received,
-                    r.loss_percent()
+                    r.loss_percent(),
+                    pick(0.0),
+                    pick(0.99),
+                    pick(1.0)
                 );
                 if r.received != r.sent {
                     status = ExitCode::FAILURE;
@@ -212,6 +291,10 @@ fn linger(inst: &stdpkt::instance::Instance) {
 
 fn convert(args: ConvertArgs) -> ExitCode {
     wire::convert_stdio("stdpkt convert", args.from, args.to)
+}
+
+fn dump(args: DumpArgs) -> ExitCode {
+    stdpkt::dump::dump_stdio("stdpkt dump", args.from)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 #include <linux/hardirq.h>
 #include <linux/seq_file.h>
 #include <linux/spinlock.h>
+#include <asm/irq_regs.h>
 #include <asm/host_ops.h>
 #include <asm/lkl.h>
 
@@ -23,14 +24,23 @@ static const char *irq_users[NR_IRQS];
 
 static_assert(NR_IRQS <= BITS_PER_LONG);
 
+/*
+ * Handlers see these "registers": the tick only does its per-tick work
+ * (the timer wheel, process times) when get_irq_regs() is set.
+ */
+static struct pt_regs irq_regs;
+
 void lkl_run_irq(int irq)
 {
+	struct pt_regs *old_regs;
 	unsigned long flags;
 
 	local_irq_save(flags);
+	old_regs = set_irq_regs(&irq_regs);
 	irq_enter();
 	generic_handle_irq(irq);
 	irq_exit();
+	set_irq_regs(old_regs);
 	local_irq_restore(flags);
 }
 

@@ -31,6 +31,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task_stack.h>
 #include <linux/sched/stat.h>
+#include <linux/tick.h>
 #include <linux/slab.h>
 #include <linux/cpu.h>
 #include <linux/task_work.h>
@@ -159,21 +160,40 @@ static void wake_idle_thread(void)
  */
 bool lkl_cpu_release(void)
 {
+	bool ran_irqs = false;
+
 	for (;;) {
 		if (READ_ONCE(lkl_irqs_pending) && !irqs_disabled()) {
 			lkl_run_pending_irqs();
+			ran_irqs = true;
 			continue;
 		}
 
-		if (is_idle_task(current)) {
-			if (need_resched() && !lkl_halting) {
-				if (lkl_ops->thread_self() ==
-				    init_task.thread.host_tid)
-					return false;
+		if (is_idle_task(current) && !lkl_halting) {
+			bool idle_thread = lkl_ops->thread_self() ==
+					   init_task.thread.host_tid;
+
+			/*
+			 * IRQs run in idle may have queued timers: the idle loop
+			 * must go round once more to reprogram the tick, as it
+			 * does after a hardware interrupt.
+			 */
+			if (idle_thread && (need_resched() || ran_irqs))
+				return false;
+			if (need_resched()) {
 				wake_idle_thread();
 				return true;
 			}
-		} else if ((need_resched() || !single_task_running()) &&
+			if (ran_irqs) {
+				/* What the idle loop does before sleeping. */
+				local_irq_disable();
+				tick_nohz_idle_stop_tick();
+				local_irq_enable();
+				ran_irqs = false;
+				continue;
+			}
+		} else if (!is_idle_task(current) &&
+			   (need_resched() || !single_task_running()) &&
 			   !lkl_halting) {
 			if (switch_out_borrowed())
 				return true;
@@ -204,7 +224,15 @@ void arch_cpu_idle(void)
 {
 	struct thread_struct *it = &init_task.thread;
 
-	/* IRQs must be runnable by whoever takes the free CPU. */
+	/*
+	 * Queued IRQs run here, and then the idle loop goes round again (it
+	 * may have timers to program); otherwise IRQs are left enabled for
+	 * whoever takes the free CPU.
+	 */
+	if (READ_ONCE(lkl_irqs_pending)) {
+		raw_local_irq_enable();
+		return;
+	}
 	raw_local_irq_enable();
 	/* Someone may hand the CPU back at once: only the semaphore tells. */
 	if (!lkl_cpu_release())

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! libstdpkt.so under real, unmodified Debian programs: each test runs a
+//! program with `LD_PRELOAD` set to the library built from this tree.
+//!
+//! Every process boots an instance of its own, so each check that needs
+//! state (an address added, a rule, a connection) happens inside one
+//! process. Only loopback and documentation addresses are used: nothing
+//! here may reach a real host.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Builds libstdpkt.so with the profile this test was built with (once
+/// per test process) and returns its path.
+fn lib() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        // target/<profile>/deps/preload-<hash>
+        let exe = std::env::current_exe().expect("test path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(ROOT)
+            .args(["build", "-q", "-p", "stdpkt-preload"]);
+        if release {
+            cmd.arg("--release");
+        }
+        if let Some(target_dir) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target_dir);
+        }
+        let st = cmd.status().expect("run cargo");
+        assert!(st.success(), "cargo build -p stdpkt-preload failed");
+        let so = profile_dir.join("libstdpkt.so");
+        assert!(so.exists(), "{} missing after the build", so.display());
+        so
+    })
+}
+
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `args` with a clean environment plus `env`, with libstdpkt.so
+/// preloaded unless `preload` is false; kills it after `secs`.
+fn run_env(preload: bool, args: &[&str], env: &[(&str, &str)], secs: u64) -> Out {
+    run_full(preload, args, env, &[], secs)
+}
+
+/// [`run_env`] with `stdin` written to the program's stdin, one chunk
+/// every 300 ms, then closed (none: stdin is /dev/null).
+fn run_full(preload: bool, args: &[&str], env: &[(&str, &str)], stdin: &[&str], secs: u64) -> Out {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..])
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("LANG", "C")
+        .stdin(if stdin.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if preload {
+        cmd.env("LD_PRELOAD", lib());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", args[0]));
+    if let Some(mut input) = child.stdin.take() {
+        let chunks: Vec<String> = stdin.iter().map(|c| c.to_string()).collect();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for c in chunks {
+                std::thread::sleep(Duration::from_millis(300));
+                if input.write_all(c.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = so.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = se.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{args:?} timed out after {secs}s\nstdout:\n{}\nstderr:\n{}",
+                t_out.join().unwrap(),
+                t_err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Out {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+fn run(args: &[&str]) -> Out {
+    run_env(true, args, &[], 30)
+}
+
+fn have(prog: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(prog).exists())
+}
+
+/// The host's interface names other than lo.
+fn host_interfaces() -> BTreeSet<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "lo")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const PYTHON: &str = "/usr/bin/python3";
+
+fn python(script: &str, args: &[&str]) -> Out {
+    let path = format!("{ROOT}/tests/preload/{script}");
+    let mut v = vec![PYTHON, path.as_str()];
+    v.extend_from_slice(args);
+    let out = run_env(true, &v, &[], 60);
+    out.ok();
+    assert!(
+        out.stdout.contains("ALL OK") || out.stdout.starts_with("SKIP"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+#[test]
+fn exports_only_interposed_symbols() {
+    let out = run_env(
+        false,
+        &["nm", "-D", "--defined-only", lib().to_str().unwrap()],
+        &[],
+        30,
+    );
+    out.ok();
+    let allowed: BTreeSet<&str> = [
+        "__poll_chk",
+        "__ppoll_chk",
+        "__read_chk",
+        "__recv_chk",
+        "__recvfrom_chk",
+        "accept",
+        "accept4",
+        "bind",
+        "close",
+        "close_range",
+        "closefrom",
+        "connect",
+        "dup",
+        "dup2",
+        "dup3",
+        "epoll_create",
+        "epoll_create1",
+        "epoll_ctl",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "epoll_wait",
+        "fcntl",
+        "fcntl64",
+        "freeifaddrs",
+        "getifaddrs",
+        "getpeername",
+        "getsockname",
+        "getsockopt",
+        "if_freenameindex",
+        "if_indextoname",
+        "if_nameindex",
+        "if_nametoindex",
+        "ioctl",
+        "listen",
+        "poll",
+        "ppoll",
+        "pselect",
+        "read",
+        "readv",
+        "recv",
+        "recvfrom",
+        "recvmmsg",
+        "recvmsg",
+        "select",
+        "send",
+        "sendmmsg",
+        "sendfile",
+        "sendfile64",
+        "sendmsg",
+        "sendto",
+        "setsockopt",
+        "shutdown",
+        "socket",
+        "socketpair",
+        "write",
+        "writev",
+    ]
+    .into_iter()
+    .collect();
+    let exported: BTreeSet<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|s| s.split('@').next().unwrap().to_string())
+        .collect();
+    let extra: Vec<&String> = exported
+        .iter()
+        .filter(|s| !allowed.contains(s.as_str()))
+        .collect();
+    assert!(extra.is_empty(), "unexpected exported symbols: {extra:?}");
+    assert!(exported.contains("socket") && exported.contains("poll"));
+}
+
+#[test]
+fn ip_addr_shows_only_the_instance_loopback() {
+    let out = run(&["ip", "addr"]);
+    out.ok();
+    assert!(out.stdout.contains(": lo:"), "{}", out.stdout);
+    assert!(out.stdout.contains("inet 127.0.0.1/8"), "{}", out.stdout);
+    assert!(out.stdout.contains("inet6 ::1/128"), "{}", out.stdout);
+
+    let links = run(&["ip", "-o", "link"]);
+    links.ok();
+    let names: BTreeSet<String> = links
+        .stdout
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap().to_string())
+        .collect();
+    assert!(names.contains("lo"), "{names:?}");
+    let host = host_interfaces();
+    assert!(
+        names.is_disjoint(&host),
+        "instance shows host interfaces: {names:?} vs host {host:?}"
+    );
+}
+
+#[test]
+fn ip6_addr_shows_ipv6_loopback() {
+    let out = run(&["ip", "-6", "addr"]);
+    out.ok();
+    assert!(out.stdout.contains("inet6 ::1/128"), "{}", out.stdout);
+}
+
+#[test]
+fn ip_batch_configures_one_instance() {
+    let dir = std::env::temp_dir().join(format!("stdpkt-preload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = dir.join("ip.batch");
+    std::fs::write(
+        &batch,
+        "addr add 192.0.2.1/24 dev lo\naddr add 2001:db8::1/64 dev lo\naddr show dev lo\n",
+    )
+    .unwrap();
+    let out = run(&["ip", "-batch", batch.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    out.ok();
+    assert!(out.stdout.contains("inet 192.0.2.1/24"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("inet6 2001:db8::1/64"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("inet 127.0.0.1/8"), "{}", out.stdout);
+    // The next process has a fresh instance.
+    let again = run(&["ip", "addr", "show", "dev", "lo"]);
+    again.ok();
+    assert!(!again.stdout.contains("192.0.2.1"), "{}", again.stdout);
+}
+
+#[test]
+fn ping_loopback_once() {
+    let out = run(&["ping", "-n", "-c", "1", "127.0.0.1"]);
+    out.ok();
+    assert!(out.stdout.contains(" 0% packet loss"), "{}", out.stdout);
+}
+
+/// Needs the kernel's timer-wheel timeouts: ping waits in a blocking
+/// recvmsg with SO_RCVTIMEO between probes.
+#[test]
+fn ping_loopback_three() {
+    let out = run(&["ping", "-n", "-c", "3", "-i", "0.2", "127.0.0.1"]);
+    out.ok();
+    assert!(out.stdout.contains(" 0% packet loss"), "{}", out.stdout);
+}
+
+/// nc polls stdin (a host pipe) and its socket (in the instance) at once.
+/// One process means one instance, so the socket talks to itself: bound
+/// to port P and connected to 127.0.0.1:P (TCP simultaneous open).
+#[test]
+fn nc_relays_stdin_through_a_self_connected_socket() {
+    if !have("nc") {
+        eprintln!("skipped: no nc");
+        return;
+    }
+    let out = run_full(
+        true,
+        &["nc", "-N", "-p", "7002", "127.0.0.1", "7002"],
+        &[],
+        &["hello\n", "world\n"],
+        30,
+    );
+    out.ok();
+    assert_eq!(out.stdout, "hello\nworld\n", "{}", out.stderr);
+}
+
+#[test]
+fn hijack_script_runs_a_capability_binary() {
+    let script = format!("{ROOT}/scripts/lkl-hijack.sh");
+    let lib = lib().to_str().unwrap().to_string();
+    let out = run_env(
+        false,
+        &[&script, "ping", "-n", "-c", "1", "127.0.0.1"],
+        &[("STDPKT_LIB", &lib)],
+        30,
+    );
+    out.ok();
+    assert!(out.stdout.contains(" 0% packet loss"), "{}", out.stdout);
+    let has_caps = run_env(false, &["getcap", "/usr/bin/ping"], &[], 10);
+    if !has_caps.stdout.trim().is_empty() {
+        assert!(
+            out.stderr.contains("running an unprivileged copy"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Through the script, ip also sees the instance.
+    let ip = run_env(
+        false,
+        &[&script, "ip", "-o", "link"],
+        &[("STDPKT_LIB", &lib)],
+        30,
+    );
+    ip.ok();
+    for h in host_interfaces() {
+        assert!(!ip.stdout.contains(&format!(": {h}:")), "{}", ip.stdout);
+    }
+}
+
+/// The host's firewall as text (status and output), for before/after.
+fn host_firewall() -> Vec<String> {
+    let mut v = Vec::new();
+    for args in [
+        &["iptables-legacy-save"][..],
+        &["nft", "list", "ruleset"][..],
+    ] {
+        if have(args[0]) {
+            let out = run_env(false, args, &[], 30);
+            // Timestamps in the save output's comments change.
+            let body: Vec<&str> = out.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+            v.push(format!("{:?} {}\n{}", args, out.status, body.join("\n")));
+        }
+    }
+    v
+}
+
+#[test]
+fn iptables_rules_stay_in_the_instance() {
+    if !have("iptables-legacy") {
+        eprintln!("skipped: no iptables-legacy");
+        return;
+    }
+    let before = host_firewall();
+    run(&[
+        "iptables-legacy",
+        "-A",
+        "INPUT",
+        "-s",
+        "192.0.2.9",
+        "-j",
+        "DROP",
+    ])
+    .ok();
+    let dir = std::env::temp_dir().join(format!("stdpkt-ipt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules");
+    std::fs::write(
+        &rules,
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -s 192.0.2.9/32 -j DROP\n-A OUTPUT -d 198.51.100.7/32 -j REJECT\nCOMMIT\n",
+    )
+    .unwrap();
+    let restored = run(&["iptables-legacy-restore", rules.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    restored.ok();
+    // A new process, a new instance: no rules.
+    let listed = run(&["iptables-legacy", "-S"]);
+    listed.ok();
+    assert!(!listed.stdout.contains("192.0.2.9"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("-P INPUT ACCEPT"),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(before, host_firewall(), "the host's firewall changed");
+}
+
+#[test]
+fn python_mixed_readiness_dup_fcntl_and_interfaces() {
+    let host: Vec<String> = host_interfaces().into_iter().collect();
+    let host = if host.is_empty() {
+        "none".to_string()
+    } else {
+        host.join(",")
+    };
+    python("mixed.py", &[&host]);
+}
+
+#[test]
+fn python_ten_thousand_host_fds() {
+    python("manyfds.py", &[]);
+}
+
+#[test]
+fn python_fork_child_gets_enotsup() {
+    let out = python("fork.py", &[]);
+    assert_eq!(
+        out.stderr
+            .matches("was forked from the one running")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn python_subprocess_leaves_parent_sockets_alone() {
+    python("vfork.py", &[]);
+}
+
+#[test]
+fn python_sigpipe_on_epipe() {
+    python("sigpipe.py", &[]);
+}
+
+#[test]
+fn bad_config_exits_2_with_one_line() {
+    let out = run_env(
+        true,
+        &["true"],
+        &[("IF0", "/dev/null|/dev/null"), ("MAC0", "00:11:22")],
+        30,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].contains("MAC0"), "{}", out.stderr);
+}
+
+#[test]
+fn disabled_runs_on_the_host() {
+    let out = run_env(true, &["ip", "-o", "link"], &[("STDPKT_DISABLE", "1")], 30);
+    out.ok();
+    for h in host_interfaces() {
+        assert!(out.stdout.contains(&format!(": {h}")), "{}", out.stdout);
+    }
+}
