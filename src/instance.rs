@@ -158,6 +158,32 @@ impl Instance {
         nics.iter_mut().all(|n| n.rx_finished())
     }
 
+    /// `STDPKT_LINGER`: keeps the instance forwarding until every NIC's
+    /// input has ended, or SIGTERM/SIGINT arrives (consumed here). Returns
+    /// at once without NICs.
+    pub fn linger(&self) {
+        // SAFETY: signal mask manipulation on local sets; sigtimedwait
+        // only polls for the two signals blocked here.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
+            while !self.all_rx_finished() {
+                if libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) > 0 {
+                    break;
+                }
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+    }
+
     /// Lines about lost frames, one per NIC that lost any.
     pub fn drop_report(&self) -> Vec<String> {
         let mut nics = self.nics.lock().unwrap_or_else(|e| e.into_inner());

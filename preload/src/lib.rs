@@ -251,6 +251,10 @@ extern "C" fn init() {
             // SAFETY: getpid has no preconditions.
             OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
             STATE.store(RUNNING, Ordering::Release);
+            // SAFETY: registering a plain extern "C" function.
+            if unsafe { libc::atexit(at_exit) } != 0 {
+                log::warn!("atexit failed: no linger, no drop report");
+            }
             log::debug!("instance up; routing network calls into it");
         }
         Err(e) => {
@@ -265,6 +269,32 @@ extern "C" fn init() {
                 );
                 libc::_exit(e.exit_status());
             }
+        }
+    }
+}
+
+/// After `main` returns: STDPKT_LINGER keeps the instance forwarding, then
+/// lost frames are reported on stderr.
+extern "C" fn at_exit() {
+    // SAFETY: getpid has no preconditions. A forked child owns nothing.
+    if OWNER.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
+        return;
+    }
+    let Some(inst) = stdpkt_core::instance::get() else {
+        return;
+    };
+    if inst.config().linger {
+        inst.linger();
+    }
+    for line in inst.drop_report() {
+        let msg = format!("stdpkt: {line}\n");
+        // SAFETY: a valid buffer to the host's stderr.
+        unsafe {
+            real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
+                2,
+                msg.as_ptr().cast(),
+                msg.len(),
+            );
         }
     }
 }

@@ -260,33 +260,12 @@ fn instance(args: InstanceArgs) -> ExitCode {
         }
     }
     if args.linger {
-        linger(inst);
+        inst.linger();
     }
     for line in inst.drop_report() {
         eprintln!("stdpkt: {line}");
     }
     status
-}
-
-/// Waits until every NIC's input has ended, or SIGTERM/SIGINT.
-fn linger(inst: &stdpkt::instance::Instance) {
-    // SAFETY: signal mask manipulation on local sets; sigtimedwait polls.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        while !inst.all_rx_finished() {
-            if libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) > 0 {
-                break;
-            }
-        }
-    }
 }
 
 fn convert(args: ConvertArgs) -> ExitCode {
