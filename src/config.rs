@@ -93,6 +93,11 @@ pub const STDPKT_VARS: &[&str] = &[
     "STDPKT_BOOT",
     "STDPKT_LOG",
     "STDPKT_LINGER",
+    // Read by the tools around the library, not by the instance:
+    // STDPKT_LIB (where lkl-hijack.sh and `stdpkt run` find libstdpkt.so)
+    // and STDPKT_DISABLE (preload does nothing).
+    "STDPKT_LIB",
+    "STDPKT_DISABLE",
 ];
 
 /// The complete configuration, as read from the environment.
