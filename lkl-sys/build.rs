@@ -92,7 +92,7 @@ fn find_source() -> Result<Source, String> {
             return Ok(Source::Tarball(p));
         }
         return Err(format!(
-            "LKL_KERNEL_SRC={} is neither a directory nor a file",
+            "LKL_KERNEL_SRC={} is neither a directory nor a file: {APT_HINT}",
             p.display()
         ));
     }
