@@ -231,9 +231,17 @@ fn rx_loop<R: Read + AsFd>(
     shared: &RxShared,
 ) -> RxExit {
     let mut reader = FrameReader::new(Blocking(input), framing);
+    let mut warned = false;
     let end = loop {
         let next = reader.advance();
         shared.update(reader.stats());
+        // Say so at once the first time; the totals come at exit.
+        if !warned && reader.stats().dropped > 0 {
+            warned = true;
+            if let Some(first) = &reader.stats().first_error {
+                log::warn!("rx: dropping bad input frames (first: {first})");
+            }
+        }
         match next {
             Ok(true) => {
                 net.deliver(reader.frame());
