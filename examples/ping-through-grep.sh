@@ -14,7 +14,7 @@ MAC_A=02:00:00:00:00:0a
 MAC_B=02:00:00:00:00:0b
 
 dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 run() {
     local pattern=$1

@@ -114,13 +114,17 @@ pub fn start(config: Config) -> Result<&'static Instance, StartError> {
         setup_nic(nic)?;
     }
     setup_routes(&config)?;
+    // Frames may be waiting already: receive only once routes are in.
+    for nic in &mut nics {
+        nic.start_rx().map_err(StartError::Nic)?;
+    }
     Ok(INSTANCE.get_or_init(|| Instance {
         config,
         nics: Mutex::new(nics),
     }))
 }
 
-/// Names, MTU, link state and addresses of one NIC; then its RX starts.
+/// Names, MTU, link state and addresses of one NIC.
 fn setup_nic(nic: &mut Nic) -> Result<(), StartError> {
     let c = &nic.config;
     let name = c.name();
@@ -135,7 +139,6 @@ fn setup_nic(nic: &mut Nic) -> Result<(), StartError> {
     for a in &c.addrs {
         netconf::add_addr(index, a.addr, a.prefix).map_err(|e| err(&format!("adding {a}"), e))?;
     }
-    nic.start_rx().map_err(StartError::Nic)?;
     Ok(())
 }
 

@@ -83,6 +83,14 @@ enum Command {
     /// addresses, protocol, ports, TCP flags, ICMP types, ARP; stdin to stdout
     #[command(long_about = DUMP_ABOUT, after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+    /// Run a program on its own instance (LD_PRELOAD=libstdpkt.so),
+    /// configured by flags instead of environment variables
+    #[command(
+        long_about = RUN_ABOUT,
+        after_help = RUN_EXAMPLES,
+        override_usage = "stdpkt run [OPTIONS] [--] <CMD> [ARGS]..."
+    )]
+    Run(RunArgs),
 }
 
 const DUMP_ABOUT: &str = "\
@@ -208,6 +216,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert(args),
         Command::Instance(args) => instance(args),
         Command::Dump(args) => dump(args),
+        Command::Run(args) => run(args),
     }
 }
 
@@ -274,6 +283,517 @@ fn convert(args: ConvertArgs) -> ExitCode {
 
 fn dump(args: DumpArgs) -> ExitCode {
     stdpkt::dump::dump_stdio("stdpkt dump", args.from)
+}
+
+const RUN_ABOUT: &str = "\
+Run CMD with libstdpkt.so preloaded: CMD boots a Linux network stack of its \
+own and sees only the interfaces given here. This is scripts/lkl-hijack.sh \
+with flags in place of environment variables: each flag sets the variable \
+named in its help for CMD (see README.md, 'Environment'). stdpkt variables \
+already in the environment are passed on unless a flag sets the same one; \
+STDPKT_LIB is not passed on.
+
+The whole configuration, flags and environment together, is checked before \
+CMD starts: a bad value is one line on stderr and exit status 2. Then stdpkt \
+execs CMD: same process id, same file descriptors, CMD's exit status. A CMD \
+that is not found exits 127, one that cannot be executed 126.
+
+libstdpkt.so is looked up as --lib, then $STDPKT_LIB, then next to this \
+binary, then in the other profile's directory when this binary is a build's \
+(target/release <-> target/debug), or in ../lib when it is in a bin \
+directory, then in /usr/local/lib.
+
+The dynamic loader ignores LD_PRELOAD for programs with the setuid or setgid \
+bit or file capabilities, such as ping. For those, stdpkt executes an \
+unprivileged copy instead: an anonymous in-memory file (memfd), or if that \
+cannot be executed a file in $TMPDIR that is deleted before the copy starts. \
+The copy runs with the caller's own privileges and nothing is left behind; \
+its arguments are CMD's, but its process name (ps -o comm, pgrep without -f) \
+is the number of the descriptor it was executed from. A statically linked \
+CMD cannot be preloaded: it runs with a warning, on the host's network.
+
+Every process boots its own instance, so run each program on its own: a \
+shell run this way gives each command it starts an instance of its own.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # Two instances joined by two fifos; the real ping in the second
+  mkfifo a2b b2a
+  stdpkt run --if '0=a2b|b2a' --ip 0=192.0.2.2/24 --linger -- true &
+  stdpkt run --if '0=b2a|a2b' --ip 0=192.0.2.1/24 -- ping -c 3 192.0.2.2
+
+  # A router between two pairs of fifos, until both its inputs end
+  stdpkt run --if '0=r0.in|r0.out' --ip 0=192.0.2.254/24 \\
+      --if '1=r1.in|r1.out' --ip 1=198.51.100.1/24 --gw 198.51.100.2 \\
+      --sysctl net.ipv4.ip_forward=1 --linger -- true
+
+  # NAT by the real iptables; the outside NIC writes pcap on stdout
+  stdpkt run --if '0=in.rx|in.tx' --ip 0=192.0.2.254/24 \\
+      --if '1=out.rx|-' --type 1=pcap --ip 1=198.51.100.2/24 \\
+      --sysctl net.ipv4.ip_forward=1 --linger \\
+      -- iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE \\
+      | tee >(tcpdump -n -r -) > out.tx
+
+  # The same as IF0=... IP0=... MTU0=1400 scripts/lkl-hijack.sh ip addr
+  stdpkt run --if '0=/dev/null|/dev/null' --ip 0=192.0.2.1/24,2001:db8::1/64 \\
+      --mtu 0=1400 --boot mem=64M -- ip addr
+
+See examples/ for whole pipelines.";
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Interface N (ethN) reads frames from RX and writes them to TX, each a
+    /// file, fifo, /dev/stdin, /dev/stdout or - [IFn]
+    #[arg(long = "if", value_name = "N=RX|TX", value_parser = parse_if_value)]
+    ifs: Vec<(u8, String)>,
+    /// Framing of interface N [IFTYPEn]
+    #[arg(long = "type", value_name = "N=raw|ascii|pcap", value_parser = parse_if_type)]
+    types: Vec<(u8, String)>,
+    /// Addresses of interface N, IPv4 and/or IPv6; repeatable [IPn]
+    #[arg(long, value_name = "N=ADDR/PFX[,ADDR/PFX]", value_parser = parse_if_value)]
+    ip: Vec<(u8, String)>,
+    /// MAC address of interface N [MACn]
+    #[arg(long, value_name = "N=MAC", value_parser = parse_if_value)]
+    mac: Vec<(u8, String)>,
+    /// MTU of interface N [MTUn]
+    #[arg(long, value_name = "N=MTU", value_parser = parse_if_mtu)]
+    mtu: Vec<(u8, String)>,
+    /// Default gateway, at most one per address family; repeatable [GW]
+    #[arg(long, value_name = "ADDR", value_parser = parse_gw)]
+    gw: Vec<String>,
+    /// A sysctl set at boot, e.g. net.ipv4.ip_forward=1; repeatable, applied
+    /// in order [STDPKT_SYSCTL]
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_sysctl_flag)]
+    sysctl: Vec<String>,
+    /// Extra kernel command line, e.g. mem=64M; repeatable [STDPKT_BOOT]
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    boot: Vec<String>,
+    /// Keep the instance forwarding after CMD's main returns, until every
+    /// NIC's input ends or SIGTERM/SIGINT [STDPKT_LINGER=1]
+    #[arg(long)]
+    linger: bool,
+    /// libstdpkt.so to preload
+    #[arg(long, value_name = "PATH")]
+    lib: Option<std::path::PathBuf>,
+    /// The program and its arguments (after --)
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    command: Vec<std::ffi::OsString>,
+}
+
+/// `N=VALUE`: an interface number from 0 to 7 and a value that is not empty.
+fn parse_if_value(s: &str) -> Result<(u8, String), String> {
+    let (n, value) = s
+        .split_once('=')
+        .ok_or_else(|| "expected N=VALUE, N an interface number from 0 to 7".to_owned())?;
+    let n = n
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|n| *n < stdpkt::config::MAX_INTERFACES)
+        .ok_or_else(|| "interfaces are numbered 0 to 7".to_owned())?;
+    if value.trim().is_empty() {
+        return Err(format!("empty value after {n}="));
+    }
+    Ok((n, value.to_owned()))
+}
+
+fn parse_if_type(s: &str) -> Result<(u8, String), String> {
+    let (n, value) = parse_if_value(s)?;
+    let value = value.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "raw" | "ascii" | "pcap" => Ok((n, value)),
+        _ => Err("the framing is raw, ascii or pcap".to_owned()),
+    }
+}
+
+fn parse_if_mtu(s: &str) -> Result<(u8, String), String> {
+    let (n, value) = parse_if_value(s)?;
+    match value.trim().parse::<u32>() {
+        Ok(mtu) => Ok((n, mtu.to_string())),
+        Err(_) => Err(format!("the MTU is a number, e.g. {n}=1500")),
+    }
+}
+
+/// One gateway, or several comma-separated.
+fn parse_gw(s: &str) -> Result<String, String> {
+    for item in s.split(',') {
+        if item.trim().parse::<std::net::IpAddr>().is_err() {
+            return Err("expected an IP address like 192.0.2.254 or 2001:db8::fe".to_owned());
+        }
+    }
+    Ok(s.trim().to_owned())
+}
+
+fn parse_sysctl_flag(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() => {
+            if s.contains(';') {
+                Err("one KEY=VALUE per --sysctl (no ';')".to_owned())
+            } else {
+                Ok(s.trim().to_owned())
+            }
+        }
+        _ => Err("expected KEY=VALUE like net.ipv4.ip_forward=1".to_owned()),
+    }
+}
+
+/// One environment variable set by flags, and the flags, for messages.
+struct RunVar {
+    name: String,
+    value: String,
+    flags: String,
+}
+
+/// The variables the flags set, in a fixed order; an interface setting that
+/// cannot be combined (all but --ip) may be given once per interface.
+fn run_vars(args: &RunArgs) -> Result<Vec<RunVar>, String> {
+    let mut vars: Vec<RunVar> = Vec::new();
+    let per_if = [
+        ("--if", "IF", &args.ifs, None),
+        ("--type", "IFTYPE", &args.types, None),
+        ("--ip", "IP", &args.ip, Some(",")),
+        ("--mac", "MAC", &args.mac, None),
+        ("--mtu", "MTU", &args.mtu, None),
+    ];
+    for (flag, prefix, given, joiner) in per_if {
+        for (n, value) in given {
+            let name = format!("{prefix}{n}");
+            let shown = format!("{flag} {n}={}", value.escape_debug());
+            match (vars.iter_mut().find(|v| v.name == name), joiner) {
+                (None, _) => vars.push(RunVar {
+                    name,
+                    value: value.trim().to_owned(),
+                    flags: shown,
+                }),
+                (Some(v), Some(joiner)) => {
+                    v.value = format!("{}{joiner}{}", v.value, value.trim());
+                    v.flags = format!("{} {shown}", v.flags);
+                }
+                (Some(v), None) => {
+                    return Err(format!(
+                        "{flag} {n} is given twice ({} and {shown})",
+                        v.flags
+                    ))
+                }
+            }
+        }
+    }
+    let globals = [
+        ("--gw", "GW", &args.gw, ","),
+        ("--sysctl", "STDPKT_SYSCTL", &args.sysctl, ";"),
+        ("--boot", "STDPKT_BOOT", &args.boot, " "),
+    ];
+    for (flag, name, given, joiner) in globals {
+        if !given.is_empty() {
+            vars.push(RunVar {
+                name: name.to_owned(),
+                value: given.join(joiner),
+                flags: given
+                    .iter()
+                    .map(|v| format!("{flag} {}", v.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            });
+        }
+    }
+    if args.linger {
+        vars.push(RunVar {
+            name: "STDPKT_LINGER".to_owned(),
+            value: "1".to_owned(),
+            flags: "--linger".to_owned(),
+        });
+    }
+    Ok(vars)
+}
+
+/// The library's file name.
+const PRELOAD_LIB: &str = "libstdpkt.so";
+
+/// Finds libstdpkt.so (see RUN_ABOUT); the error carries the exit status.
+fn find_preload_lib(flag: Option<&std::path::Path>) -> Result<std::path::PathBuf, (u8, String)> {
+    use std::path::{Path, PathBuf};
+    fn usable(p: &Path) -> Result<PathBuf, String> {
+        if !p.is_file() {
+            return Err("no such file".into());
+        }
+        let abs = std::fs::canonicalize(p).map_err(|e| e.to_string())?;
+        // LD_PRELOAD separates its entries with spaces and colons.
+        if abs.to_string_lossy().contains([' ', ':']) {
+            return Err(format!(
+                "{}: LD_PRELOAD cannot hold a path with a space or ':'",
+                abs.display()
+            ));
+        }
+        Ok(abs)
+    }
+    if let Some(p) = flag {
+        return usable(p).map_err(|m| (2, format!("--lib {}: {m}", p.display())));
+    }
+    if let Some(p) = std::env::var_os("STDPKT_LIB").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        return usable(&p).map_err(|m| (2, format!("STDPKT_LIB={}: {m}", p.display())));
+    }
+    let mut tried = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        tried.push(dir.join(PRELOAD_LIB));
+        match dir.file_name().and_then(|n| n.to_str()) {
+            Some("release") => tried.push(dir.with_file_name("debug").join(PRELOAD_LIB)),
+            Some("debug") => tried.push(dir.with_file_name("release").join(PRELOAD_LIB)),
+            Some("bin") => tried.push(dir.with_file_name("lib").join(PRELOAD_LIB)),
+            _ => {}
+        }
+    }
+    tried.push(Path::new("/usr/local/lib").join(PRELOAD_LIB));
+    if let Some(p) = tried.iter().find(|p| p.is_file()) {
+        return usable(p).map_err(|m| (1, m));
+    }
+    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    Err((
+        1,
+        format!(
+            "{PRELOAD_LIB} not found (looked at {}); build it with \
+             'cargo build --release -p stdpkt-preload' or give --lib PATH",
+            tried.join(", ")
+        ),
+    ))
+}
+
+/// The file `cmd` names: itself if it holds a '/', else the first executable
+/// regular file of that name in $PATH.
+fn resolve_command(cmd: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if cmd.as_bytes().contains(&b'/') {
+        return Some(cmd.into());
+    }
+    if cmd.is_empty() {
+        return None;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).find_map(|dir| {
+        let dir = if dir.as_os_str().is_empty() {
+            ".".into()
+        } else {
+            dir
+        };
+        let c = dir.join(cmd);
+        let m = std::fs::metadata(&c).ok()?;
+        (m.is_file() && m.permissions().mode() & 0o111 != 0).then_some(c)
+    })
+}
+
+/// What an ELF file's program headers say about preloading.
+#[derive(PartialEq)]
+enum ElfKind {
+    /// Not ELF (a script, say), or a layout not inspected here.
+    Other,
+    /// Has a program interpreter (PT_INTERP): LD_PRELOAD applies.
+    Dynamic,
+    /// No program interpreter: nothing can be preloaded.
+    Static,
+}
+
+fn elf_kind(path: &std::path::Path) -> ElfKind {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::File::open(path) else {
+        return ElfKind::Other;
+    };
+    let mut h = [0u8; 64];
+    // 64-bit little-endian ELF only (the hosts stdpkt runs on).
+    if f.read_exact_at(&mut h, 0).is_err() || h[..4] != *b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return ElfKind::Other;
+    }
+    let phoff = u64::from_le_bytes(h[32..40].try_into().unwrap_or_default());
+    let phentsize = u64::from(u16::from_le_bytes([h[54], h[55]]));
+    let phnum = u64::from(u16::from_le_bytes([h[56], h[57]]));
+    for i in 0..phnum {
+        let mut p_type = [0u8; 4];
+        if f.read_exact_at(&mut p_type, phoff + i * phentsize).is_err() {
+            return ElfKind::Other;
+        }
+        if u32::from_le_bytes(p_type) == 3 {
+            return ElfKind::Dynamic;
+        }
+    }
+    ElfKind::Static
+}
+
+/// Why the loader would ignore LD_PRELOAD for `path`, if it would.
+fn privileges(path: &std::path::Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    if m.mode() & 0o6000 != 0 {
+        return Some("the setuid or setgid bit");
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: NUL-terminated strings; a null buffer of size 0 only asks
+    // for the attribute's size.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (n > 0).then_some("file capabilities")
+}
+
+/// An unprivileged copy of `src`, open read-only (so that it can be
+/// executed), in a memfd or in an already deleted file in $TMPDIR.
+fn unprivileged_copy(src: &std::path::Path, memfd: bool) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut input = std::fs::File::open(src)?;
+    let mut rw = if memfd {
+        let name = std::ffi::CString::new(src.file_name().unwrap_or_default().as_bytes())
+            .unwrap_or_default();
+        // SAFETY: NUL-terminated name; the new fd is owned by the File.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd was just created and nothing else owns it.
+        unsafe { std::fs::File::from_raw_fd(fd) }
+    } else {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let p = std::env::temp_dir().join(format!("stdpkt-run-{}-{nanos}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&p)?;
+        std::fs::remove_file(&p)?;
+        f
+    };
+    std::io::copy(&mut input, &mut rw)?;
+    // Executing a file that is open for writing fails (ETXTBSY): reopen it
+    // read-only and close the writable descriptor.
+    let ro = std::fs::File::open(format!("/proc/self/fd/{}", rw.as_raw_fd()))?;
+    drop(rw);
+    Ok(ro)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fail = |status: u8, msg: &str| {
+        eprintln!("stdpkt run: {msg}");
+        ExitCode::from(status)
+    };
+    let vars = match run_vars(&args) {
+        Ok(v) => v,
+        Err(m) => return fail(2, &m),
+    };
+    // Check the configuration CMD will see: the flags first (getenv's first
+    // occurrence wins), then the rest of the environment.
+    let seen = vars
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .chain(
+            std::env::vars_os()
+                .filter(|(k, _)| k != "STDPKT_LIB")
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                }),
+        );
+    if let Err(e) = stdpkt::config::from_vars(seen, 0) {
+        return match vars.iter().find(|v| v.name == e.var) {
+            Some(v) => fail(2, &format!("{}: {}", v.flags, e.message)),
+            None => fail(
+                2,
+                &format!("{}={:?} in the environment: {}", e.var, e.value, e.message),
+            ),
+        };
+    }
+    let lib = match find_preload_lib(args.lib.as_deref()) {
+        Ok(l) => l,
+        Err((status, m)) => return fail(status, &m),
+    };
+    let preload = match std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        Some(old) => {
+            let mut s = lib.into_os_string();
+            s.push(" ");
+            s.push(old);
+            s
+        }
+        None => lib.into_os_string(),
+    };
+    let cmd = &args.command[0];
+    let Some(path) = resolve_command(cmd) else {
+        return fail(
+            127,
+            &format!("{}: command not found", cmd.to_string_lossy()),
+        );
+    };
+    let command = |program: &std::path::Path| {
+        let mut c = std::process::Command::new(program);
+        c.arg0(cmd)
+            .args(&args.command[1..])
+            .env_remove("STDPKT_LIB")
+            .env("LD_PRELOAD", &preload);
+        for v in &vars {
+            c.env(&v.name, &v.value);
+        }
+        c
+    };
+    let kind = elf_kind(&path);
+    if kind == ElfKind::Static {
+        eprintln!(
+            "stdpkt run: warning: {} is statically linked: it will not see the instance",
+            path.display()
+        );
+    }
+    let err = match privileges(&path).filter(|_| kind == ElfKind::Dynamic) {
+        None => command(&path).exec(),
+        Some(why) => {
+            // Each attempt returns only if the copy could not be run.
+            let mut errors = Vec::new();
+            for (memfd, place) in [(true, "memfd"), (false, "$TMPDIR")] {
+                let e = match unprivileged_copy(&path, memfd) {
+                    Ok(copy) => {
+                        let fd_path = format!("/proc/self/fd/{}", copy.as_raw_fd());
+                        command(std::path::Path::new(&fd_path)).exec()
+                    }
+                    Err(e) => e,
+                };
+                errors.push(format!("{place}: {e}"));
+            }
+            return fail(
+                126,
+                &format!(
+                    "{} has {why}, which make the loader ignore LD_PRELOAD, \
+                     and no unprivileged copy could be run ({})",
+                    path.display(),
+                    errors.join("; ")
+                ),
+            );
+        }
+    };
+    let status = if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    fail(status, &format!("{}: {err}", path.display()))
 }
 
 #[cfg(test)]

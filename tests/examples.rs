@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The scripts in examples/, run as a user runs them (`bash examples/X.sh`),
+//! each under a timeout, with what they print checked against what they
+//! promise; and `stdpkt run`, the flag front end they use.
+//!
+//! The examples use this tree's release build (target/release: stdpkt,
+//! pktparser, libstdpkt.so), which is built first, so they work on a clean
+//! checkout. They run one at a time: several of them measure or time
+//! things. Only documentation addresses are used.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Seconds an example may take; each finishes in well under 30.
+const EXAMPLE_TIMEOUT: u64 = 90;
+
+fn release_dir() -> PathBuf {
+    PathBuf::from(ROOT).join("target").join("release")
+}
+
+/// Builds what the examples use, once per test process, and serializes the
+/// tests: the returned guard is held while one runs.
+fn setup() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    BUILT.get_or_init(|| {
+        // The examples look in target/release of this tree, whatever
+        // CARGO_TARGET_DIR the tests were built with.
+        let st = Command::new(env!("CARGO"))
+            .current_dir(ROOT)
+            .env("CARGO_TARGET_DIR", PathBuf::from(ROOT).join("target"))
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "stdpkt-preload",
+                "-p",
+                "stdpkt",
+            ])
+            .status()
+            .expect("run cargo");
+        assert!(st.success(), "cargo build --release failed");
+        for f in ["stdpkt", "pktparser", "libstdpkt.so"] {
+            assert!(
+                release_dir().join(f).exists(),
+                "{f} missing after the build"
+            );
+        }
+    });
+    guard
+}
+
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn show(&self) -> String {
+        format!(
+            "status {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Signals a whole process group; errors (the group is gone) are ignored.
+fn signal_group(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on the group this test created for the child.
+    unsafe {
+        libc::kill(-(child.id() as i32), sig);
+    }
+}
+
+/// Runs `cmd` in a process group of its own; on timeout the whole group
+/// gets SIGTERM (the examples' traps take their pipelines down), then
+/// SIGKILL, and the test fails with what was printed so far.
+fn run_with_timeout(mut cmd: Command, secs: u64) -> Out {
+    let mut child = cmd
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn");
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            timed_out = true;
+            signal_group(&child, libc::SIGTERM);
+            std::thread::sleep(Duration::from_secs(2));
+            signal_group(&child, libc::SIGKILL);
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Nothing of the example may outlive it; a straggler would also keep
+    // the output pipes open.
+    signal_group(&child, libc::SIGKILL);
+    let out = Out {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    assert!(!timed_out, "timed out after {secs}s\n{}", out.show());
+    out
+}
+
+fn example(name: &str) -> Out {
+    let out = example_any_status(name);
+    assert!(out.status.success(), "{name} failed\n{}", out.show());
+    out
+}
+
+fn example_any_status(name: &str) -> Out {
+    let mut c = Command::new("bash");
+    c.arg(format!("examples/{name}"));
+    run_with_timeout(c, EXAMPLE_TIMEOUT)
+}
+
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Skips (passes with a note) when a tool the example drives is missing.
+fn tools(names: &[&str]) -> bool {
+    let missing: Vec<&&str> = names.iter().filter(|n| !have(n)).collect();
+    if !missing.is_empty() {
+        eprintln!("skipped: not installed: {missing:?}");
+    }
+    missing.is_empty()
+}
+
+/// The throughput of netperf's result line (`131072 16384 16384 2.00 930.80`).
+fn netperf_rate(stdout: &str) -> Option<f64> {
+    stdout.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 5 && f[..3].iter().all(|x| x.parse::<u64>().is_ok()) {
+            f[4].parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+fn assert_contains(out: &Out, what: &str) {
+    assert!(out.stdout.contains(what), "no {what:?} in\n{}", out.show());
+}
+
+/// The mirrored-capture checks common to both port mirror examples.
+fn check_port_mirror(out: &Out) {
+    let rate = netperf_rate(&out.stdout);
+    assert!(
+        rate.is_some_and(|r| r > 0.0),
+        "rate {rate:?}\n{}",
+        out.show()
+    );
+    let frames: u64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("### the mirror: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames > 100, "{frames} mirrored frames\n{}", out.show());
+    // The control connection's handshake and the data connection's.
+    assert_contains(out, "IP 192.0.2.1.");
+    assert_contains(out, " > 192.0.2.2.12865: Flags [S]");
+    let syns = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("Flags [S],") && l.contains(" > 192.0.2.2."))
+        .count();
+    assert!(
+        syns >= 4,
+        "expected two SYNs (listed twice)\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("length 1448"),
+        "no full-size data segments mirrored\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn ping_through_grep() {
+    let _g = setup();
+    if !tools(&["ping", "grep"]) {
+        return;
+    }
+    // Its status is not checked: its EXIT trap runs under `set -e`, and a
+    // `kill` of jobs that have already ended makes it exit 1.
+    let out = example_any_status("ping-through-grep.sh");
+    assert_contains(&out, "3 packets transmitted, 3 received, 0% packet loss");
+    assert_contains(&out, "3 packets transmitted, 0 received, 100% packet loss");
+}
+
+#[test]
+fn port_mirror_raw_through_pktparser_text2pcap_tcpdump() {
+    let _g = setup();
+    if !tools(&["netperf", "netserver", "tee", "text2pcap", "tcpdump"]) {
+        return;
+    }
+    check_port_mirror(&example("port-mirror.sh"));
+}
+
+#[test]
+fn port_mirror_pcap_into_tcpdump() {
+    let _g = setup();
+    if !tools(&["netperf", "netserver", "tee", "tcpdump"]) {
+        return;
+    }
+    check_port_mirror(&example("port-mirror-pcap.sh"));
+}
+
+#[test]
+fn nat_then_filter() {
+    let _g = setup();
+    if !tools(&["ping", "iptables", "tee", "text2pcap", "tcpdump"]) {
+        return;
+    }
+    let out = example("nat-filter.sh");
+    let (allowed, blocked) = out
+        .stdout
+        .split_once("### inside host 192.0.2.1: ping 203.0.113.2")
+        .unwrap_or_else(|| panic!("no second run\n{}", out.show()));
+    assert!(
+        allowed.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        blocked.contains("3 packets transmitted, 0 received, 100% packet loss"),
+        "{}",
+        out.show()
+    );
+    // The mirror between NAT and filter: the masqueraded source only.
+    assert!(
+        allowed.contains("IP 198.51.100.2 > 198.51.100.130: ICMP echo request"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        blocked.contains("IP 198.51.100.2 > 203.0.113.2: ICMP echo request"),
+        "{}",
+        out.show()
+    );
+    assert_eq!(
+        out.stdout
+            .matches("frames from the inside address 192.0.2.1 in the mirror: 0")
+            .count(),
+        2,
+        "{}",
+        out.show()
+    );
+}
+
+#[test]
+fn netperf_over_a_pipe_pair() {
+    let _g = setup();
+    if !tools(&["netperf", "netserver"]) {
+        return;
+    }
+    let out = example("netperf.sh");
+    let rate = netperf_rate(&out.stdout);
+    assert!(
+        rate.is_some_and(|r| r > 0.0),
+        "rate {rate:?}\n{}",
+        out.show()
+    );
+    assert_contains(&out, "Throughput: ");
+    assert!(!out.stdout.contains("Throughput: none"), "{}", out.show());
+}
+
+#[test]
+fn chain_of_two_routers() {
+    let _g = setup();
+    if !tools(&["traceroute", "ping"]) {
+        return;
+    }
+    let out = example("chain.sh");
+    let (traceroute, ping) = out
+        .stdout
+        .split_once("### H1: ping")
+        .unwrap_or_else(|| panic!("no ping run\n{}", out.show()));
+    // Hop lines: " 1  192.0.2.254  0.286 ms".
+    let hops: Vec<(u32, String)> = traceroute
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let n = f.next()?.parse().ok()?;
+            Some((n, f.next()?.to_owned()))
+        })
+        .collect();
+    let want: Vec<(u32, String)> = [(1, "192.0.2.254"), (2, "198.51.100.2"), (3, "203.0.113.1")]
+        .iter()
+        .map(|(n, a)| (*n, a.to_string()))
+        .collect();
+    assert_eq!(hops, want, "{}", out.show());
+    assert!(
+        ping.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{}",
+        out.show()
+    );
+    assert!(ping.contains("ttl=62"), "{}", out.show());
+}
+
+fn stdpkt_run(args: &[&str]) -> Out {
+    let mut c = Command::new(release_dir().join("stdpkt"));
+    c.arg("run").args(args).env_remove("STDPKT_LIB");
+    run_with_timeout(c, 30)
+}
+
+#[test]
+fn run_rejects_bad_flags_with_status_2() {
+    let _g = setup();
+    let fifo = "0=/dev/null|/dev/null";
+    for (args, says) in [
+        (
+            &["--if", "8=a|b", "--", "true"][..],
+            "interfaces are numbered 0 to 7",
+        ),
+        (&["--if", "0", "--", "true"], "expected N=VALUE"),
+        (&["--type", "0=vde", "--", "true"], "raw, ascii or pcap"),
+        (&["--mtu", "0=big", "--", "true"], "the MTU is a number"),
+        (&["--gw", "192.0.2", "--", "true"], "expected an IP address"),
+        (
+            &["--sysctl", "net.ipv4.ip_forward", "--", "true"],
+            "KEY=VALUE",
+        ),
+        (
+            &["--if", fifo, "--mac", "0=00:11:22", "--", "true"],
+            "--mac 0=00:11:22: ",
+        ),
+        (
+            &["--if", fifo, "--mtu", "0=20", "--", "true"],
+            "--mtu 0=20: ",
+        ),
+        (&["--if", fifo, "--if", fifo, "--", "true"], "given twice"),
+        (&["--ip", "0=192.0.2.1/24", "--", "true"], "IF0 is not"),
+        (
+            &[
+                "--if",
+                fifo,
+                "--ip",
+                "0=192.0.2.1/24",
+                "--gw",
+                "198.51.100.1",
+                "--",
+                "true",
+            ],
+            "--gw 198.51.100.1: ",
+        ),
+        (
+            &["--lib", "/nonexistent/libstdpkt.so", "--", "true"],
+            "no such file",
+        ),
+        (&["--linger"], "<CMD>"),
+    ] {
+        let out = stdpkt_run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", out.show());
+        assert!(
+            out.stderr.contains(says),
+            "{args:?}: no {says:?}\n{}",
+            out.show()
+        );
+    }
+    let out = stdpkt_run(&["--", "no-such-command-here"]);
+    assert_eq!(out.status.code(), Some(127), "{}", out.show());
+}
+
+#[test]
+fn run_help_has_examples() {
+    let _g = setup();
+    let out = stdpkt_run(&["--help"]);
+    assert!(out.status.success(), "{}", out.show());
+    assert!(out.stdout.contains("Examples:"), "{}", out.show());
+    assert!(out.stdout.contains("--linger"), "{}", out.show());
+}
+
+#[test]
+fn run_configures_the_instance_from_flags() {
+    let _g = setup();
+    if !tools(&["ip"]) {
+        return;
+    }
+    let out = stdpkt_run(&[
+        "--if",
+        "0=/dev/null|/dev/null",
+        "--ip",
+        "0=192.0.2.1/24",
+        "--ip",
+        "0=2001:db8::1/64",
+        "--mac",
+        "0=02:00:00:00:00:0a",
+        "--mtu",
+        "0=1400",
+        "--gw",
+        "192.0.2.254",
+        "--",
+        "ip",
+        "-o",
+        "addr",
+    ]);
+    assert!(out.status.success(), "{}", out.show());
+    assert!(
+        out.stdout.contains("eth0    inet 192.0.2.1/24"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("eth0    inet6 2001:db8::1/64"),
+        "{}",
+        out.show()
+    );
+    let out = stdpkt_run(&[
+        "--if",
+        "0=/dev/null|/dev/null",
+        "--mac",
+        "0=02:00:00:00:00:0a",
+        "--mtu",
+        "0=1400",
+        "--",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.status.success(), "{}", out.show());
+    assert!(out.stdout.contains("mtu 1400"), "{}", out.show());
+    assert!(out.stdout.contains("02:00:00:00:00:0a"), "{}", out.show());
+}
+
+#[test]
+fn run_execs_a_capability_binary_in_place() {
+    let _g = setup();
+    if !tools(&["ping"]) {
+        return;
+    }
+    // 192.0.2.1 exists only inside the instance: replies prove the
+    // preload reached ping (which has file capabilities on Debian).
+    let out = stdpkt_run(&[
+        "--if",
+        "0=/dev/null|/dev/null",
+        "--ip",
+        "0=192.0.2.1/24",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "192.0.2.1",
+    ]);
+    assert!(out.status.success(), "{}", out.show());
+    assert!(
+        out.stdout.contains("1 packets transmitted, 1 received"),
+        "{}",
+        out.show()
+    );
+    // exec, not a child: the process stdpkt run started is ping itself.
+    let mut c = Command::new(release_dir().join("stdpkt"));
+    c.args(["run", "--", "ping", "-c", "2", "-i", "0.5", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+    let st = child.wait().unwrap();
+    assert!(st.success());
+    assert!(
+        cmdline.starts_with(b"ping\0-c\x002\0"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+}
