@@ -1697,7 +1697,7 @@ mod tests {
         assert_eq!(
             err(&[("STDPKT_FOO", "1")]),
             "stdpkt: STDPKT_FOO=\"1\": unknown stdpkt variable; known are GW, \
-             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER"
+             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_LIB, STDPKT_DISABLE"
         );
         assert_err(&[("STDPKT_", "")], "STDPKT_", "unknown stdpkt variable");
         assert_err(&[("STDPKT_sysctl", "a=1")], "STDPKT_sysctl", "unknown");
