@@ -74,6 +74,12 @@ if [ -f "$path" ]; then
         echo "lkl-hijack: warning: $path is statically linked: it will not see the instance" >&2
     fi
 
+    # iptables takes a lock file on the host (/run/xtables.lock): that
+    # would tie instances to the host's firewall tool and fail for users
+    # who cannot write /run. Each user gets a private one.
+    : "${XTABLES_LOCKFILE:=${TMPDIR:-/tmp}/stdpkt-xtables-$(id -u).lock}"
+    export XTABLES_LOCKFILE
+
     privileged=
     if [ -u "$path" ] || [ -g "$path" ]; then
         privileged=setuid

@@ -508,3 +508,40 @@ fn disabled_runs_on_the_host() {
         assert!(out.stdout.contains(&format!(": {h}")), "{}", out.stdout);
     }
 }
+
+/// Inside its instance a program is root even for an unprivileged host
+/// user: ping and iptables (legacy and nft) work as `nobody`.
+#[test]
+fn unprivileged_user_gets_root_inside_the_instance() {
+    if !have("runuser") {
+        panic!("runuser (util-linux) is needed for this test");
+    }
+    // Copies where `nobody` can read them, whatever the checkout's path.
+    let dir = std::env::temp_dir().join(format!("stdpkt-unpriv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = lib();
+    let lib = dir.join("libstdpkt.so");
+    let script = dir.join("lkl-hijack.sh");
+    std::fs::copy(built, &lib).unwrap();
+    std::fs::copy(format!("{ROOT}/scripts/lkl-hijack.sh"), &script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (lib, script) = (lib.to_str().unwrap(), script.to_str().unwrap());
+    let as_nobody = |args: &[&str]| {
+        let mut full = vec!["runuser", "-u", "nobody", "--", "env", "TMPDIR=/tmp"];
+        full.push(script);
+        full.extend_from_slice(args);
+        run_env(false, &full, &[("STDPKT_LIB", lib)], 30)
+    };
+    let ping = as_nobody(&["ping", "-n", "-c", "1", "127.0.0.1"]);
+    ping.ok();
+    assert!(ping.stdout.contains(" 0% packet loss"), "{}", ping.stdout);
+    for ipt in ["iptables-legacy", "iptables"] {
+        let out = as_nobody(&[ipt, "-A", "INPUT", "-s", "192.0.2.9", "-j", "DROP"]);
+        out.ok();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
