@@ -241,11 +241,36 @@ pub(crate) fn sigpipe(r: Result<c_long, lkl_sys::Errno>, flags: c_int) -> c_long
     ret(r)
 }
 
+/// read/readv on an instance fd: as a receive with no flags (which is
+/// what they are on a socket), so that host signals interrupt the wait;
+/// `plain` for a kernel fd that is not a socket.
+fn kernel_read(
+    kfd: c_int,
+    recv: impl Fn(c_int) -> Result<c_long, lkl_sys::Errno>,
+    plain: impl FnOnce() -> Result<c_long, lkl_sys::Errno>,
+) -> c_long {
+    match crate::poll::recv_interruptible(kfd, 0, recv) {
+        Err(lkl_sys::Errno(libc::ENOTSOCK)) => ret(plain()),
+        r => ret(r),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
     match route(fd) {
-        // SAFETY: the program's buffer of n bytes.
-        Route::Kernel(kfd) => ret(unsafe { ksys(k::__NR_read, args!(kfd, buf, n)) }) as isize,
+        // read(2) of nothing consumes nothing; a zero-length recv would
+        // drop a datagram.
+        Route::Kernel(kfd) if n == 0 => {
+            // SAFETY: no bytes are written.
+            ret(unsafe { ksys(k::__NR_read, args!(kfd, buf, n)) }) as isize
+        }
+        Route::Kernel(kfd) => kernel_read(
+            kfd,
+            // SAFETY: the program's buffer of n bytes.
+            |extra| unsafe { ksys(k::__NR_recvfrom, args!(kfd, buf, n, extra, 0, 0)) },
+            // SAFETY: the program's buffer of n bytes.
+            || unsafe { ksys(k::__NR_read, args!(kfd, buf, n)) },
+        ) as isize,
         Route::Dead => dead() as isize,
         // SAFETY: the program's buffer of n bytes.
         Route::Host => unsafe { real!(read: fn(c_int, *mut c_void, usize) -> isize)(fd, buf, n) },
@@ -277,11 +302,40 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
     }
 }
 
+/// Total length of an iovec array, 0 for a count outside 1..=IOV_MAX.
+fn iov_bytes(iov: *const libc::iovec, cnt: c_int) -> usize {
+    if iov.is_null() || !(1..=1024).contains(&cnt) {
+        return 0;
+    }
+    // SAFETY: the program's array of cnt iovecs.
+    let v = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    v.iter()
+        .map(|i| i.iov_len)
+        .fold(0usize, usize::saturating_add)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     match route(fd) {
-        // SAFETY: the program's iovec array (same layout in the kernel).
-        Route::Kernel(kfd) => ret(unsafe { ksys(k::__NR_readv, args!(kfd, iov, cnt)) }) as isize,
+        // As in read(): nothing to read, or a count readv itself rejects.
+        Route::Kernel(kfd) if iov_bytes(iov, cnt) == 0 => {
+            // SAFETY: the program's iovec array (same layout in the kernel).
+            ret(unsafe { ksys(k::__NR_readv, args!(kfd, iov, cnt)) }) as isize
+        }
+        Route::Kernel(kfd) => {
+            // SAFETY: an all-zero msghdr is valid (no name, no control).
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = iov.cast_mut();
+            msg.msg_iovlen = cnt.max(0) as _;
+            let m = &mut msg as *mut libc::msghdr;
+            kernel_read(
+                kfd,
+                // SAFETY: a msghdr over the program's iovec array.
+                |extra| unsafe { ksys(k::__NR_recvmsg, args!(kfd, m, extra)) },
+                // SAFETY: the program's iovec array (same layout in the kernel).
+                || unsafe { ksys(k::__NR_readv, args!(kfd, iov, cnt)) },
+            ) as isize
+        }
         Route::Dead => dead() as isize,
         // SAFETY: the program's iovec array.
         Route::Host => unsafe {

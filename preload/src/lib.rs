@@ -48,10 +48,14 @@
 //!
 //! The kernel never delivers signals. A send or write on an instance
 //! socket that fails with `EPIPE` raises `SIGPIPE` in the calling thread
-//! unless `MSG_NOSIGNAL` was given, as on the host. A host signal does not
-//! interrupt a call that is blocked inside the instance (e.g. a blocking
-//! `recv`), except for mixed poll/select/epoll, whose host side is
-//! interruptible.
+//! unless `MSG_NOSIGNAL` was given, as on the host. A host signal
+//! interrupts a blocking receive (read, readv, recv, recvfrom, recvmsg) on
+//! an instance socket as on the host: EINTR, or a transparent restart for
+//! an `SA_RESTART` handler when the socket has no receive timeout (see
+//! `poll::recv_interruptible`), and mixed poll/select/epoll, whose host
+//! side is interruptible. Other calls blocked inside the instance
+//! (accept, connect, a send on a full socket, recvmmsg, a poll over
+//! instance fds only) are not interrupted.
 //!
 //! # Known gaps
 //!

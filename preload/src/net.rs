@@ -11,6 +11,7 @@ use libc::{msghdr, sockaddr, socklen_t};
 use lkl_sys as k;
 
 use crate::io::{adopt, sigpipe};
+use crate::poll::recv_interruptible;
 use crate::{args, dead, forked, ksys, real, ret, route, running, Route};
 
 /// Families the instance owns. Everything else (AF_UNIX above all) stays
@@ -276,8 +277,18 @@ pub unsafe extern "C" fn recvfrom(
 ) -> isize {
     dispatch(
         fd,
-        // SAFETY: the program's buffer, address buffer and length.
-        |kfd| ret(unsafe { ksys(k::__NR_recvfrom, args!(kfd, buf, n, flags, addr, len)) }),
+        |kfd| {
+            ret(recv_interruptible(kfd, flags, |extra| {
+                // SAFETY: the program's buffer, address buffer and length
+                // (written only on success, so a retry is safe).
+                unsafe {
+                    ksys(
+                        k::__NR_recvfrom,
+                        args!(kfd, buf, n, flags | extra, addr, len),
+                    )
+                }
+            }))
+        },
         // SAFETY: plain recvfrom on the host.
         || unsafe {
             real!(recvfrom: fn(c_int, *mut c_void, usize, c_int, *mut sockaddr, *mut socklen_t) -> isize)(
@@ -346,8 +357,13 @@ pub unsafe extern "C" fn __recvfrom_chk(
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
     dispatch(
         fd,
-        // SAFETY: the program's msghdr (same layout as the kernel's user_msghdr).
-        |kfd| ret(unsafe { ksys(k::__NR_recvmsg, args!(kfd, msg, flags)) }),
+        |kfd| {
+            ret(recv_interruptible(kfd, flags, |extra| {
+                // SAFETY: the program's msghdr (same layout as the kernel's
+                // user_msghdr; written back only on success).
+                unsafe { ksys(k::__NR_recvmsg, args!(kfd, msg, flags | extra)) }
+            }))
+        },
         // SAFETY: plain recvmsg on the host.
         || unsafe { real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> isize)(fd, msg, flags) }
             as c_long,

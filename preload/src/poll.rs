@@ -33,9 +33,19 @@ use crate::{args, fdtable, forked, ksys, real, ret, route, set_errno, Route};
 /// A wait that the host and the kernel side share.
 enum Job {
     Idle,
-    Run(Vec<k::pollfd>, Option<timespec>),
+    /// Kernel fds, timeout, and the host eventfd to write when one is
+    /// ready.
+    Run(Vec<k::pollfd>, Option<timespec>, Notify),
     Done(Vec<k::pollfd>, Result<c_long, lkl_sys::Errno>),
     Quit,
+}
+
+/// The host eventfd the helper writes when it found something.
+#[derive(Clone, Copy)]
+struct Notify {
+    fd: c_int,
+    /// A blocking eventfd, read until the write comes.
+    blocking: bool,
 }
 
 struct Shared {
@@ -48,6 +58,8 @@ struct Waiter {
     shared: Arc<Shared>,
     /// Host eventfd: the kernel side's "something is ready".
     hev: c_int,
+    /// The same for [`Waiter::wait_restartable`], but blocking.
+    bev: c_int,
     /// Kernel eventfd: the host side's "stop waiting".
     kev: c_int,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -130,6 +142,15 @@ impl Waiter {
             return Err(unsafe { *libc::__errno_location() });
         }
         // SAFETY: no pointers.
+        let bev = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if bev < 0 {
+            // SAFETY: reading this thread's errno.
+            let e = unsafe { *libc::__errno_location() };
+            // SAFETY: closing our own eventfd.
+            unsafe { real!(close: fn(c_int) -> c_int)(hev) };
+            return Err(e);
+        }
+        // SAFETY: no pointers.
         let kev = match unsafe {
             ksys(
                 k::__NR_eventfd2,
@@ -138,8 +159,11 @@ impl Waiter {
         } {
             Ok(v) => v as c_int,
             Err(e) => {
-                // SAFETY: closing our own eventfd.
-                unsafe { real!(close: fn(c_int) -> c_int)(hev) };
+                // SAFETY: closing our own eventfds.
+                unsafe {
+                    real!(close: fn(c_int) -> c_int)(hev);
+                    real!(close: fn(c_int) -> c_int)(bev);
+                }
                 return Err(e.0);
             }
         };
@@ -148,12 +172,12 @@ impl Waiter {
             cv: Condvar::new(),
         });
         let s = shared.clone();
-        let thread =
-            stdpkt_core::host::spawn_quiet("stdpkt-poll", 128 * 1024, move || helper(&s, hev))
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EAGAIN))?;
+        let thread = stdpkt_core::host::spawn_quiet("stdpkt-poll", 128 * 1024, move || helper(&s))
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EAGAIN))?;
         Ok(Waiter {
             shared,
             hev,
+            bev,
             kev,
             thread: Some(thread),
         })
@@ -176,7 +200,14 @@ impl Waiter {
         });
         {
             let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
-            *job = Job::Run(std::mem::take(kfds), ts);
+            *job = Job::Run(
+                std::mem::take(kfds),
+                ts,
+                Notify {
+                    fd: self.hev,
+                    blocking: false,
+                },
+            );
         }
         self.shared.cv.notify_all();
         hfds.push(pollfd {
@@ -214,13 +245,13 @@ impl Waiter {
 }
 
 /// The helper thread: runs kernel waits for its calling thread.
-fn helper(shared: &Shared, hev: c_int) {
+fn helper(shared: &Shared) {
     loop {
-        let (mut fds, ts) = {
+        let (mut fds, ts, notify) = {
             let mut job = shared.job.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 match std::mem::replace(&mut *job, Job::Idle) {
-                    Job::Run(fds, ts) => break (fds, ts),
+                    Job::Run(fds, ts, notify) => break (fds, ts, notify),
                     Job::Quit => return,
                     other => {
                         *job = other;
@@ -230,16 +261,106 @@ fn helper(shared: &Shared, hev: c_int) {
             }
         };
         let r = kernel_ppoll(&mut fds, ts);
-        let kev_fired = fds.last().is_some_and(|p| p.revents != 0);
-        let found = match r {
-            Ok(n) => n > kev_fired as c_long,
-            Err(_) => true,
-        };
-        if found {
-            host_write_event(hev);
+        let found = found(&fds, &r);
+        // The nonblocking eventfd is drained right after Done: write it
+        // first, or the write could come late and leak into the next wait.
+        // The blocking one is read until the write comes: publish Done
+        // first, so its reader finds the result at once.
+        if found && !notify.blocking {
+            host_write_event(notify.fd);
         }
         *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Job::Done(fds, r);
         shared.cv.notify_all();
+        if found && notify.blocking {
+            host_write_event(notify.fd);
+        }
+    }
+}
+
+/// Whether a kernel wait over `fds` (our kernel eventfd last) found
+/// something other than that eventfd (errors count): then the helper has
+/// written the host eventfd.
+fn found(fds: &[k::pollfd], r: &Result<c_long, lkl_sys::Errno>) -> bool {
+    let kev_fired = fds.last().is_some_and(|p| p.revents != 0);
+    match r {
+        Ok(n) => *n > kev_fired as c_long,
+        Err(_) => true,
+    }
+}
+
+impl Waiter {
+    /// Waits, with no timeout, until kernel fd `kfd` has one of `events`
+    /// or a host signal interrupts. The host side is a blocking read, so
+    /// the host kernel applies its own rules to it, as to a blocking recv:
+    /// a handler with SA_RESTART resumes the wait, any other handler ends
+    /// it with EINTR.
+    fn wait_restartable(&self, kfd: c_int, events: c_short) -> Result<(), c_int> {
+        let fds = vec![
+            k::pollfd {
+                fd: kfd,
+                events,
+                revents: 0,
+            },
+            k::pollfd {
+                fd: self.kev,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        {
+            let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            *job = Job::Run(
+                fds,
+                None,
+                Notify {
+                    fd: self.bev,
+                    blocking: true,
+                },
+            );
+        }
+        self.shared.cv.notify_all();
+        let mut v = 0u64;
+        // SAFETY: eight bytes from our own (blocking) eventfd.
+        let r = unsafe {
+            real!(read: fn(c_int, *mut c_void, usize) -> isize)(
+                self.bev,
+                (&mut v as *mut u64).cast(),
+                8,
+            )
+        };
+        // SAFETY: reading this thread's errno.
+        let err = (r < 0).then(|| unsafe { *libc::__errno_location() });
+        if err.is_some() {
+            // Interrupted: end the kernel side. Otherwise it has ended.
+            kernel_write_event(self.kev);
+        }
+        let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        let (fds, kr) = loop {
+            match std::mem::replace(&mut *job, Job::Idle) {
+                Job::Done(fds, r) => break (fds, r),
+                other => {
+                    *job = other;
+                    job = self.shared.cv.wait(job).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        };
+        drop(job);
+        if let Some(e) = err {
+            if found(&fds, &kr) {
+                // Written (or about to be) but not read: take it back.
+                // SAFETY: eight bytes from our own eventfd.
+                unsafe {
+                    real!(read: fn(c_int, *mut c_void, usize) -> isize)(
+                        self.bev,
+                        (&mut v as *mut u64).cast(),
+                        8,
+                    )
+                };
+            }
+            kernel_drain_event(self.kev);
+            return Err(e);
+        }
+        Ok(())
     }
 }
 
@@ -255,8 +376,11 @@ impl Drop for Waiter {
             let _ = t.join();
         }
         crate::io::close_kernel(self.kev);
-        // SAFETY: closing our own eventfd.
-        unsafe { real!(close: fn(c_int) -> c_int)(self.hev) };
+        // SAFETY: closing our own eventfds.
+        unsafe {
+            real!(close: fn(c_int) -> c_int)(self.hev);
+            real!(close: fn(c_int) -> c_int)(self.bev);
+        }
     }
 }
 
@@ -271,18 +395,116 @@ pub(crate) fn mixed_wait(
     ts: Option<timespec>,
     mask: *const sigset_t,
 ) -> (Result<c_int, c_int>, Result<c_long, lkl_sys::Errno>) {
+    match with_waiter(|w| w.wait(hfds, kfds, ts, mask)) {
+        Ok(r) => r,
+        Err(e) => (Err(e), Ok(0)),
+    }
+}
+
+/// Runs `f` with this thread's helper (made on first use); Err(errno) if
+/// it cannot be made.
+fn with_waiter<T>(f: impl FnOnce(&Waiter) -> T) -> Result<T, c_int> {
     // Taken out while in use: a nested call (from a signal handler) makes
     // its own.
     let w = match WAITER.with(|c| c.take()) {
         Some(w) => w,
-        None => match Waiter::new() {
-            Ok(w) => Box::new(w),
-            Err(e) => return (Err(e), Ok(0)),
-        },
+        None => Box::new(Waiter::new()?),
     };
-    let r = w.wait(hfds, kfds, ts, mask);
+    let r = f(&w);
     WAITER.with(|c| c.set(Some(w)));
-    r
+    Ok(r)
+}
+
+/// A receive on instance socket `kfd` that a host signal interrupts as on
+/// the host; `op(extra)` runs it with `extra` added to its flags.
+///
+/// It first runs without waiting (MSG_DONTWAIT: the same result whenever
+/// something is there, or for a nonblocking socket). If it would block on
+/// a blocking socket, the wait happens in the mixed-wait helper while this
+/// thread waits on the host, where signals reach it: without a receive
+/// timeout the wait is restartable (SA_RESTART resumes it, other handlers
+/// make it fail with EINTR); with SO_RCVTIMEO any handler makes it fail
+/// with EINTR and the timeout gives EAGAIN, as Linux does. Calls that do
+/// not wait (MSG_DONTWAIT, MSG_ERRQUEUE) or whose wait cannot be split
+/// (MSG_WAITALL) run as they are.
+pub(crate) fn recv_interruptible(
+    kfd: c_int,
+    flags: c_int,
+    op: impl Fn(c_int) -> Result<c_long, lkl_sys::Errno>,
+) -> Result<c_long, lkl_sys::Errno> {
+    if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_WAITALL) != 0 {
+        return op(0);
+    }
+    let again = Err(lkl_sys::Errno(libc::EAGAIN));
+    let r = op(libc::MSG_DONTWAIT);
+    if r != again || nonblocking(kfd) {
+        return r;
+    }
+    let deadline = rcv_timeout(kfd).map(|t| Instant::now() + t);
+    loop {
+        let waited = match deadline {
+            None => with_waiter(|w| w.wait_restartable(kfd, libc::POLLIN)).and_then(|r| r),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return again;
+                }
+                let ts = timespec {
+                    tv_sec: left.as_secs() as _,
+                    tv_nsec: left.subsec_nanos() as _,
+                };
+                let mut kfds = vec![k::pollfd {
+                    fd: kfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                mixed_wait(&mut Vec::new(), &mut kfds, Some(ts), std::ptr::null())
+                    .0
+                    .map(drop)
+            }
+        };
+        if let Err(e) = waited {
+            return Err(lkl_sys::Errno(e));
+        }
+        let r = op(libc::MSG_DONTWAIT);
+        if r != again {
+            return r;
+        }
+    }
+}
+
+/// Whether kernel fd `kfd` is in nonblocking mode.
+fn nonblocking(kfd: c_int) -> bool {
+    // SAFETY: no pointers.
+    unsafe { ksys(k::__NR_fcntl, args!(kfd, libc::F_GETFL)) }
+        .is_ok_and(|fl| fl as c_int & libc::O_NONBLOCK != 0)
+}
+
+/// SO_RCVTIMEO of kernel socket `kfd`; None: none (wait forever).
+fn rcv_timeout(kfd: c_int) -> Option<Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: a timeval and its length (the same layout in the kernel).
+    let r = unsafe {
+        ksys(
+            k::__NR_getsockopt,
+            args!(
+                kfd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &mut tv as *mut libc::timeval,
+                &mut len as *mut libc::socklen_t
+            ),
+        )
+    };
+    let t = Duration::new(
+        tv.tv_sec.max(0) as u64,
+        (tv.tv_usec.clamp(0, 999_999) * 1000) as u32,
+    );
+    (r.is_ok() && !t.is_zero()).then_some(t)
 }
 
 pub(crate) fn ms_to_ts(ms: c_int) -> Option<timespec> {
