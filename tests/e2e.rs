@@ -323,6 +323,34 @@ impl Proc {
         }
     }
 
+    /// Waits until the process has `path` open (its instance opens fifos
+    /// in the background).
+    fn wait_open(&mut self, path: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let has = |pid: u32| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter_map(|e| std::fs::read_link(e.path()).ok())
+                        .any(|l| l == Path::new(path))
+                })
+                .unwrap_or(false)
+        };
+        loop {
+            if has(self.pid()) {
+                return;
+            }
+            if !self.running() {
+                panic!("exited before opening {path}: {}", self.report());
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!("{path} not open after {secs}s: {}", self.report());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn lingering(&self) -> bool {
         std::fs::read_to_string(format!("/proc/{}/syscall", self.pid()))
             .map(|s| s.split_whitespace().next() == Some(SYS_RT_SIGTIMEDWAIT))
@@ -862,6 +890,9 @@ fn forward_drop(ipt: &str) {
         ),
     );
     let mut b = sleeper(&n.dir, &n.b(true));
+    // B's instance writes to R: once it has, B's going away ends R's
+    // second input (a fifo nobody ever opened for writing never ends).
+    b.wait_open(&n.b2r, 20);
     // main returned (so the rule is in): R is in the linger loop.
     r.wait_lingering(20);
 
