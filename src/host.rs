@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_ulong, c_ulonglong, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,33 +22,108 @@ const KERNEL_THREAD_STACK: usize = 256 * 1024;
 /// How much of the kernel log is kept for a panic report.
 const LOG_KEEP: usize = 64 * 1024;
 
-/// A counting semaphore.
+/// A counting semaphore on a futex: an up with no sleeper is one atomic
+/// add, a down that finds a count one compare-and-swap.
 pub struct Sem {
-    count: Mutex<u32>,
-    cv: Condvar,
+    count: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+/// How a futex wait ended.
+enum Woken {
+    /// Woken, or the count changed before we slept: look again.
+    Retry,
+    /// A signal handler without SA_RESTART ran (with SA_RESTART the host
+    /// kernel restarts the wait and we never see it).
+    Interrupted,
+}
+
+fn futex_wait(word: &AtomicU32, expected: u32) -> Woken {
+    // SAFETY: a live, aligned u32 of ours; no timeout.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            std::ptr::null::<libc::timespec>(),
+        )
+    };
+    // SAFETY: reading this thread's errno.
+    if r < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
+        Woken::Interrupted
+    } else {
+        Woken::Retry
+    }
+}
+
+fn futex_wake(word: &AtomicU32, n: i32) {
+    // SAFETY: a live, aligned u32 of ours.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            n,
+        )
+    };
 }
 
 impl Sem {
     pub fn new(count: u32) -> Self {
         Sem {
-            count: Mutex::new(count),
-            cv: Condvar::new(),
+            count: AtomicU32::new(count),
+            sleepers: AtomicU32::new(0),
         }
     }
 
     pub fn up(&self) {
-        let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *c += 1;
-        drop(c);
-        self.cv.notify_one();
+        self.count.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the sleeper count raised before FUTEX_WAIT checks the
+        // count: either the sleeper sees our add or we see the sleeper.
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            futex_wake(&self.count, 1);
+        }
+    }
+
+    fn try_down(&self) -> bool {
+        let mut c = self.count.load(Ordering::Acquire);
+        while c > 0 {
+            match self
+                .count
+                .compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Takes the semaphore; with `interruptible`, gives up (false) when a
+    /// signal handler without SA_RESTART interrupts the wait.
+    fn wait(&self, interruptible: bool) -> bool {
+        loop {
+            if self.try_down() {
+                return true;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let woken = futex_wait(&self.count, 0);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if interruptible && matches!(woken, Woken::Interrupted) {
+                return false;
+            }
+        }
     }
 
     pub fn down(&self) {
-        let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *c == 0 {
-            c = self.cv.wait(c).unwrap_or_else(|e| e.into_inner());
-        }
-        *c -= 1;
+        self.wait(false);
+    }
+
+    /// Takes the semaphore, or returns false when a signal handler without
+    /// SA_RESTART interrupted the wait.
+    pub fn down_interruptible(&self) -> bool {
+        self.wait(true)
     }
 }
 
@@ -71,6 +146,15 @@ unsafe extern "C" fn sem_up(sem: *mut lkl_sem) {
 unsafe extern "C" fn sem_down(sem: *mut lkl_sem) {
     // SAFETY: a live semaphore from sem_alloc.
     unsafe { &*sem.cast::<Sem>() }.down();
+}
+
+unsafe extern "C" fn sem_down_intr(sem: *mut lkl_sem) -> c_int {
+    // SAFETY: a live semaphore from sem_alloc.
+    if unsafe { &*sem.cast::<Sem>() }.down_interruptible() {
+        0
+    } else {
+        -libc::EINTR
+    }
 }
 
 // A mutex the kernel locks and unlocks in separate calls: a binary
@@ -529,6 +613,7 @@ pub static HOST_OPS: lkl_host_operations = lkl_host_operations {
     sem_free: Some(sem_free),
     sem_up: Some(sem_up),
     sem_down: Some(sem_down),
+    sem_down_intr: Some(sem_down_intr),
     mutex_alloc: Some(mutex_alloc),
     mutex_free: Some(mutex_free),
     mutex_lock: Some(mutex_lock),

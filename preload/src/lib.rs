@@ -48,14 +48,21 @@
 //!
 //! The kernel never delivers signals. A send or write on an instance
 //! socket that fails with `EPIPE` raises `SIGPIPE` in the calling thread
-//! unless `MSG_NOSIGNAL` was given, as on the host. A host signal
-//! interrupts a blocking receive (read, readv, recv, recvfrom, recvmsg) on
-//! an instance socket as on the host: EINTR, or a transparent restart for
-//! an `SA_RESTART` handler when the socket has no receive timeout (see
-//! `poll::recv_interruptible`), and mixed poll/select/epoll, whose host
-//! side is interruptible. Other calls blocked inside the instance
-//! (accept, connect, a send on a full socket, recvmmsg, a poll over
-//! instance fds only) are not interrupted.
+//! unless `MSG_NOSIGNAL` was given, as on the host.
+//!
+//! A host signal reaches a call blocked in the instance the way it reaches
+//! one blocked in the host kernel: the thread sleeps on a futex, a handler
+//! without `SA_RESTART` ends that sleep with EINTR, and the kernel port
+//! then marks the thread's task as having a signal pending (arch/lkl,
+//! `lkl_signal_kick`), so the syscall ends as Linux ends it: EINTR, or a
+//! partial count. A handler with `SA_RESTART` lets the call go on, which
+//! is what Linux does for accept, connect, send and receive without a
+//! socket timeout. Where Linux returns EINTR even for an `SA_RESTART`
+//! handler, ours differs in two places: a receive on a socket with
+//! `SO_RCVTIMEO` is handled exactly (`poll::recv_interruptible`); a poll,
+//! select or epoll wait over instance fds only, or a send with
+//! `SO_SNDTIMEO`, runs on until ready or timed out. Mixed host/instance
+//! waits are exact (their host side is the host's own wait).
 //!
 //! # Known gaps
 //!

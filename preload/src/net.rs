@@ -422,8 +422,11 @@ pub unsafe extern "C" fn setsockopt(
 ) -> c_int {
     dispatch(
         fd,
-        // SAFETY: the program's option buffer of len bytes.
-        |kfd| ret(unsafe { ksys(k::__NR_setsockopt, args!(kfd, level, name, val, len)) }),
+        |kfd| {
+            crate::poll::note_sockopt(level, name);
+            // SAFETY: the program's option buffer of len bytes.
+            ret(unsafe { ksys(k::__NR_setsockopt, args!(kfd, level, name, val, len)) })
+        },
         // SAFETY: plain setsockopt on the host.
         || unsafe {
             real!(setsockopt: fn(c_int, c_int, c_int, *const c_void, socklen_t) -> c_int)(

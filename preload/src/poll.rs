@@ -22,6 +22,7 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_long, c_short, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,17 +36,9 @@ enum Job {
     Idle,
     /// Kernel fds, timeout, and the host eventfd to write when one is
     /// ready.
-    Run(Vec<k::pollfd>, Option<timespec>, Notify),
+    Run(Vec<k::pollfd>, Option<timespec>, c_int),
     Done(Vec<k::pollfd>, Result<c_long, lkl_sys::Errno>),
     Quit,
-}
-
-/// The host eventfd the helper writes when it found something.
-#[derive(Clone, Copy)]
-struct Notify {
-    fd: c_int,
-    /// A blocking eventfd, read until the write comes.
-    blocking: bool,
 }
 
 struct Shared {
@@ -58,8 +51,6 @@ struct Waiter {
     shared: Arc<Shared>,
     /// Host eventfd: the kernel side's "something is ready".
     hev: c_int,
-    /// The same for [`Waiter::wait_restartable`], but blocking.
-    bev: c_int,
     /// Kernel eventfd: the host side's "stop waiting".
     kev: c_int,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -142,15 +133,6 @@ impl Waiter {
             return Err(unsafe { *libc::__errno_location() });
         }
         // SAFETY: no pointers.
-        let bev = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if bev < 0 {
-            // SAFETY: reading this thread's errno.
-            let e = unsafe { *libc::__errno_location() };
-            // SAFETY: closing our own eventfd.
-            unsafe { real!(close: fn(c_int) -> c_int)(hev) };
-            return Err(e);
-        }
-        // SAFETY: no pointers.
         let kev = match unsafe {
             ksys(
                 k::__NR_eventfd2,
@@ -159,11 +141,8 @@ impl Waiter {
         } {
             Ok(v) => v as c_int,
             Err(e) => {
-                // SAFETY: closing our own eventfds.
-                unsafe {
-                    real!(close: fn(c_int) -> c_int)(hev);
-                    real!(close: fn(c_int) -> c_int)(bev);
-                }
+                // SAFETY: closing our own eventfd.
+                unsafe { real!(close: fn(c_int) -> c_int)(hev) };
                 return Err(e.0);
             }
         };
@@ -177,7 +156,6 @@ impl Waiter {
         Ok(Waiter {
             shared,
             hev,
-            bev,
             kev,
             thread: Some(thread),
         })
@@ -200,14 +178,7 @@ impl Waiter {
         });
         {
             let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
-            *job = Job::Run(
-                std::mem::take(kfds),
-                ts,
-                Notify {
-                    fd: self.hev,
-                    blocking: false,
-                },
-            );
+            *job = Job::Run(std::mem::take(kfds), ts, self.hev);
         }
         self.shared.cv.notify_all();
         hfds.push(pollfd {
@@ -261,19 +232,13 @@ fn helper(shared: &Shared) {
             }
         };
         let r = kernel_ppoll(&mut fds, ts);
-        let found = found(&fds, &r);
-        // The nonblocking eventfd is drained right after Done: write it
-        // first, or the write could come late and leak into the next wait.
-        // The blocking one is read until the write comes: publish Done
-        // first, so its reader finds the result at once.
-        if found && !notify.blocking {
-            host_write_event(notify.fd);
+        // The eventfd is drained right after Done: write it first, or the
+        // write could come late and leak into the next wait.
+        if found(&fds, &r) {
+            host_write_event(notify);
         }
         *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Job::Done(fds, r);
         shared.cv.notify_all();
-        if found && notify.blocking {
-            host_write_event(notify.fd);
-        }
     }
 }
 
@@ -285,82 +250,6 @@ fn found(fds: &[k::pollfd], r: &Result<c_long, lkl_sys::Errno>) -> bool {
     match r {
         Ok(n) => *n > kev_fired as c_long,
         Err(_) => true,
-    }
-}
-
-impl Waiter {
-    /// Waits, with no timeout, until kernel fd `kfd` has one of `events`
-    /// or a host signal interrupts. The host side is a blocking read, so
-    /// the host kernel applies its own rules to it, as to a blocking recv:
-    /// a handler with SA_RESTART resumes the wait, any other handler ends
-    /// it with EINTR.
-    fn wait_restartable(&self, kfd: c_int, events: c_short) -> Result<(), c_int> {
-        let fds = vec![
-            k::pollfd {
-                fd: kfd,
-                events,
-                revents: 0,
-            },
-            k::pollfd {
-                fd: self.kev,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        {
-            let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
-            *job = Job::Run(
-                fds,
-                None,
-                Notify {
-                    fd: self.bev,
-                    blocking: true,
-                },
-            );
-        }
-        self.shared.cv.notify_all();
-        let mut v = 0u64;
-        // SAFETY: eight bytes from our own (blocking) eventfd.
-        let r = unsafe {
-            real!(read: fn(c_int, *mut c_void, usize) -> isize)(
-                self.bev,
-                (&mut v as *mut u64).cast(),
-                8,
-            )
-        };
-        // SAFETY: reading this thread's errno.
-        let err = (r < 0).then(|| unsafe { *libc::__errno_location() });
-        if err.is_some() {
-            // Interrupted: end the kernel side. Otherwise it has ended.
-            kernel_write_event(self.kev);
-        }
-        let mut job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
-        let (fds, kr) = loop {
-            match std::mem::replace(&mut *job, Job::Idle) {
-                Job::Done(fds, r) => break (fds, r),
-                other => {
-                    *job = other;
-                    job = self.shared.cv.wait(job).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-        };
-        drop(job);
-        if let Some(e) = err {
-            if found(&fds, &kr) {
-                // Written (or about to be) but not read: take it back.
-                // SAFETY: eight bytes from our own eventfd.
-                unsafe {
-                    real!(read: fn(c_int, *mut c_void, usize) -> isize)(
-                        self.bev,
-                        (&mut v as *mut u64).cast(),
-                        8,
-                    )
-                };
-            }
-            kernel_drain_event(self.kev);
-            return Err(e);
-        }
-        Ok(())
     }
 }
 
@@ -376,11 +265,8 @@ impl Drop for Waiter {
             let _ = t.join();
         }
         crate::io::close_kernel(self.kev);
-        // SAFETY: closing our own eventfds.
-        unsafe {
-            real!(close: fn(c_int) -> c_int)(self.hev);
-            real!(close: fn(c_int) -> c_int)(self.bev);
-        }
+        // SAFETY: closing our own eventfd.
+        unsafe { real!(close: fn(c_int) -> c_int)(self.hev) };
     }
 }
 
@@ -415,24 +301,36 @@ fn with_waiter<T>(f: impl FnOnce(&Waiter) -> T) -> Result<T, c_int> {
     Ok(r)
 }
 
+/// Set once any instance socket gets SO_RCVTIMEO: until then no receive
+/// needs the timed path below.
+static RCVTIMEO_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Called when the program sets a socket option on an instance socket.
+pub(crate) fn note_sockopt(level: c_int, name: c_int) {
+    // SO_RCVTIMEO_OLD (libc's SO_RCVTIMEO on x86_64) and SO_RCVTIMEO_NEW.
+    if level == libc::SOL_SOCKET && (name == libc::SO_RCVTIMEO || name == 66) {
+        RCVTIMEO_SEEN.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A receive on instance socket `kfd` that a host signal interrupts as on
 /// the host; `op(extra)` runs it with `extra` added to its flags.
 ///
-/// It first runs without waiting (MSG_DONTWAIT: the same result whenever
-/// something is there, or for a nonblocking socket). If it would block on
-/// a blocking socket, the wait happens in the mixed-wait helper while this
-/// thread waits on the host, where signals reach it: without a receive
-/// timeout the wait is restartable (SA_RESTART resumes it, other handlers
-/// make it fail with EINTR); with SO_RCVTIMEO any handler makes it fail
-/// with EINTR and the timeout gives EAGAIN, as Linux does. Calls that do
-/// not wait (MSG_DONTWAIT, MSG_ERRQUEUE) or whose wait cannot be split
-/// (MSG_WAITALL) run as they are.
+/// A blocking receive normally runs as it is, on this thread: a signal
+/// handler without SA_RESTART ends its wait through the kernel
+/// (lkl_signal_kick in arch/lkl), giving EINTR, and one with SA_RESTART
+/// lets it go on, as Linux does. A socket with SO_RCVTIMEO is different:
+/// there Linux ends the wait with EINTR for any handler, so the wait runs
+/// in the mixed-wait helper while this thread waits on the host, where
+/// every handler is seen; the timeout gives EAGAIN.
 pub(crate) fn recv_interruptible(
     kfd: c_int,
     flags: c_int,
     op: impl Fn(c_int) -> Result<c_long, lkl_sys::Errno>,
 ) -> Result<c_long, lkl_sys::Errno> {
-    if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_WAITALL) != 0 {
+    if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_WAITALL) != 0
+        || !RCVTIMEO_SEEN.load(Ordering::Relaxed)
+    {
         return op(0);
     }
     let again = Err(lkl_sys::Errno(libc::EAGAIN));
@@ -440,30 +338,26 @@ pub(crate) fn recv_interruptible(
     if r != again || nonblocking(kfd) {
         return r;
     }
-    let deadline = rcv_timeout(kfd).map(|t| Instant::now() + t);
+    let Some(timeout) = rcv_timeout(kfd) else {
+        return op(0);
+    };
+    let deadline = Instant::now() + timeout;
     loop {
-        let waited = match deadline {
-            None => with_waiter(|w| w.wait_restartable(kfd, libc::POLLIN)).and_then(|r| r),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return again;
-                }
-                let ts = timespec {
-                    tv_sec: left.as_secs() as _,
-                    tv_nsec: left.subsec_nanos() as _,
-                };
-                let mut kfds = vec![k::pollfd {
-                    fd: kfd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
-                mixed_wait(&mut Vec::new(), &mut kfds, Some(ts), std::ptr::null())
-                    .0
-                    .map(drop)
-            }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return again;
+        }
+        let ts = timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
         };
-        if let Err(e) = waited {
+        let mut kfds = vec![k::pollfd {
+            fd: kfd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let (hr, _) = mixed_wait(&mut Vec::new(), &mut kfds, Some(ts), std::ptr::null());
+        if let Err(e) = hr {
             return Err(lkl_sys::Errno(e));
         }
         let r = op(libc::MSG_DONTWAIT);

@@ -10,6 +10,9 @@
 #include <linux/task_work.h>
 #include <linux/reboot.h>
 #include <linux/mm.h>
+#include <linux/interrupt.h>
+#include <linux/llist.h>
+#include <linux/sched/task.h>
 #include <asm/host_ops.h>
 #include <asm/lkl.h>
 #include <asm/unistd.h>
@@ -56,7 +59,10 @@ long lkl_run_syscall(long no, const long *params)
 		return -ENOSYS;
 	ret = syscall_table[no](params);
 
-	/* No signal handlers run here, so nothing restarts a syscall. */
+	/*
+	 * Only a handler without SA_RESTART ends a wait here (host signals
+	 * above), and after one the host would not restart the syscall.
+	 */
 	switch (ret) {
 	case -ERESTARTSYS:
 	case -ERESTARTNOINTR:
@@ -67,6 +73,59 @@ long lkl_run_syscall(long no, const long *params)
 	}
 	return ret;
 }
+
+/*
+ * Host signals. A program thread whose syscall blocks sleeps on its
+ * task's semaphore (__switch_to()). When a host signal handler ends that
+ * sleep as it would end a blocking read, the thread asks, through an IRQ
+ * since it does not hold the CPU, for its task to be marked as having a
+ * signal pending and woken from an interruptible sleep: the syscall then
+ * ends as it would on the host (EINTR, or a partial count).
+ */
+static LLIST_HEAD(kick_list);
+static int kick_irq = -1;
+
+/* Called without the CPU, by the thread of t, which is in a syscall. */
+void lkl_signal_kick(struct task_struct *t)
+{
+	if (kick_irq < 0 || test_and_set_bit(0, &t->thread.kicked))
+		return;
+	get_task_struct(t);
+	llist_add(&t->thread.kick_node, &kick_list);
+	lkl_trigger_irq(kick_irq);
+}
+
+static irqreturn_t kick_handler(int irq, void *dev)
+{
+	struct llist_node *list = llist_del_all(&kick_list);
+	struct task_struct *t, *next;
+
+	llist_for_each_entry_safe(t, next, list, thread.kick_node) {
+		clear_bit(0, &t->thread.kicked);
+		/* Not if the syscall ended meanwhile: it would hit the next. */
+		if (t->thread.in_syscall) {
+			set_tsk_thread_flag(t, TIF_SIGPENDING);
+			wake_up_state(t, TASK_INTERRUPTIBLE);
+		}
+		put_task_struct(t);
+	}
+	return IRQ_HANDLED;
+}
+
+static int __init signal_kick_init(void)
+{
+	int irq = lkl_get_free_irq("signal");
+
+	if (irq < 0)
+		return irq;
+	if (request_irq(irq, kick_handler, 0, "signal", NULL)) {
+		lkl_put_irq(irq, "signal");
+		return -EBUSY;
+	}
+	kick_irq = irq;
+	return 0;
+}
+arch_initcall(signal_kick_init);
 
 /* What a return to user mode would do: deferred work, e.g. the last fput. */
 void lkl_syscall_exit_work(void)
@@ -111,7 +170,9 @@ long lkl_syscall(long no, const long *params)
 		lkl_ops->tls_set(t);
 	}
 
+	t->thread.in_syscall = 1;
 	ret = lkl_run_syscall(no, params);
+	t->thread.in_syscall = 0;
 	lkl_syscall_exit_work();
 	lkl_cpu_release();
 	return ret;

@@ -383,7 +383,13 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	if (dead)
 		__builtin_longjmp(exit_jb, 1);
 
-	lkl_ops->sem_down(pt->sem);
+	if (pt->in_syscall) {
+		/* A program thread: host signals may end its syscall. */
+		while (lkl_ops->sem_down_intr(pt->sem))
+			lkl_signal_kick(prev);
+	} else {
+		lkl_ops->sem_down(pt->sem);
+	}
 	if (pt->killed)
 		__builtin_longjmp(pt->exit_jb, 1);
 	if (lkl_current != prev || !pt->prev_sched)

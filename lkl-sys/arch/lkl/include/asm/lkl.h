@@ -31,6 +31,7 @@ void lkl_run_irq(int irq);
 long lkl_run_syscall(long no, const long *params);
 void lkl_syscall_exit_work(void);
 void lkl_syscalls_init(void);
+void lkl_signal_kick(struct task_struct *t);
 
 /* console.c */
 void lkl_console_init(void);

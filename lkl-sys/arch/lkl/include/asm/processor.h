@@ -5,6 +5,7 @@
 #ifndef __ASSEMBLY__
 
 #include <linux/types.h>
+#include <linux/llist.h>
 
 struct task_struct;
 struct lkl_sem;
@@ -36,6 +37,11 @@ struct thread_struct {
 	unsigned int host_task:1;
 	unsigned int killed:1;
 	void *jmp_buf[5];
+	/* Host task inside lkl_syscall(); written with the CPU held. */
+	int in_syscall;
+	/* A host signal asked for this task to see a pending signal. */
+	unsigned long kicked;
+	struct llist_node kick_node;
 };
 
 #define INIT_THREAD { }

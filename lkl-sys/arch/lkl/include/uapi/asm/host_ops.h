@@ -29,6 +29,13 @@ struct lkl_host_operations {
 	void (*sem_free)(struct lkl_sem *sem);
 	void (*sem_up)(struct lkl_sem *sem);
 	void (*sem_down)(struct lkl_sem *sem);
+	/*
+	 * Like sem_down, but returns -EINTR, without taking the semaphore,
+	 * when a signal handler of the calling thread ends the wait the way
+	 * it would end a blocking read (a handler without SA_RESTART); 0
+	 * once taken. Used only by program threads blocked in a syscall.
+	 */
+	int (*sem_down_intr)(struct lkl_sem *sem);
 
 	struct lkl_mutex *(*mutex_alloc)(void);
 	void (*mutex_free)(struct lkl_mutex *mutex);
