@@ -21,8 +21,9 @@
  * on whatever task was interrupted. To switch a borrowed host task out,
  * the borrowing thread calls schedule() on its behalf and leaves
  * __switch_to() through a jump buffer instead of sleeping on the task's
- * semaphore. The idle task is never switched out that way: its own
- * thread is woken to run the idle loop's schedule().
+ * semaphore. The borrowed idle task is switched out the same way, after
+ * what its idle loop does on the way out; its own thread finishes the
+ * switch back in arch_cpu_idle().
  */
 
 #include <linux/kernel.h>
@@ -139,24 +140,36 @@ static bool switch_out_borrowed(void)
 	return true;
 }
 
-/* Hands the CPU to the idle task's own thread, which is asleep. */
-static void wake_idle_thread(void)
+/* kernel/sched/sched.h: the idle loop's way into the scheduler. */
+void schedule_idle(void);
+
+/*
+ * Puts the borrowed idle task off the CPU from another thread, as the
+ * idle loop would once need_resched() is set, so the task to run next is
+ * woken directly rather than through the idle thread. The idle thread
+ * finishes the switch back when it is woken (arch_cpu_idle()). Returns
+ * false if the scheduler kept idle (then the caller still holds the CPU).
+ */
+static bool switch_out_idle(void)
 {
 	struct thread_struct *it = &init_task.thread;
 
-	it->prev_sched = NULL;
-	lkl_ops->mutex_lock(cpu.lock);
-	cpu.owner = it->host_tid;
-	lkl_ops->mutex_unlock(cpu.lock);
-	lkl_ops->sem_up(it->sem);
+	tick_nohz_idle_exit();
+	it->jump_out = 1;
+	if (__builtin_setjmp(it->jmp_buf) == 0) {
+		schedule_idle();
+		it->jump_out = 0;
+		tick_nohz_idle_enter();
+		return false;
+	}
+	return true;
 }
 
 /*
  * Leaves the kernel. Pending IRQs are run first; if another task should
- * run, the current task is switched out (host task) or the idle thread
- * is woken to schedule (idle task); otherwise the CPU is freed with the
- * current task borrowed. Returns false only to the idle thread when it
- * must keep the CPU and schedule itself.
+ * run, the current task (host or idle) is switched out; otherwise the
+ * CPU is freed with the current task borrowed. Returns false only to
+ * the idle thread when it must keep the CPU and schedule itself.
  */
 bool lkl_cpu_release(void)
 {
@@ -181,8 +194,9 @@ bool lkl_cpu_release(void)
 			if (idle_thread && (need_resched() || ran_irqs))
 				return false;
 			if (need_resched()) {
-				wake_idle_thread();
-				return true;
+				if (switch_out_idle())
+					return true;
+				continue;
 			}
 			if (ran_irqs) {
 				/* What the idle loop does before sleeping. */
@@ -234,15 +248,24 @@ void arch_cpu_idle(void)
 		return;
 	}
 	raw_local_irq_enable();
+	it->prev_sched = NULL;
 	/* Someone may hand the CPU back at once: only the semaphore tells. */
 	if (!lkl_cpu_release())
 		return;
 	lkl_ops->sem_down(it->sem);
 	if (it->killed)
 		__builtin_longjmp(it->exit_jb, 1);
-	if (lkl_current != &init_task || it->prev_sched)
-		panic("lkl: idle resumed while %s is current (prev %p)\n",
-		      lkl_current->comm, it->prev_sched);
+	if (lkl_current != &init_task)
+		panic("lkl: idle resumed while %s is current\n",
+		      lkl_current->comm);
+	if (it->prev_sched) {
+		/*
+		 * Switched out by another thread (switch_out_idle()) and now
+		 * back: finish the switch and go on idling.
+		 */
+		schedule_tail(it->prev_sched);
+		tick_nohz_idle_enter();
+	}
 }
 
 static void thread_bootstrap(void *arg)
@@ -409,9 +432,8 @@ static void become(struct task_struct *t)
 	t->thread.host_tid = lkl_ops->thread_self();
 	while (current != t) {
 		wake_up_process(t);
-		if (is_idle_task(current))
-			wake_idle_thread();
-		else if (!switch_out_borrowed())
+		if (is_idle_task(current) ? !switch_out_idle() :
+					    !switch_out_borrowed())
 			continue;
 		lkl_ops->sem_down(t->thread.sem);
 		schedule_tail(t->thread.prev_sched);

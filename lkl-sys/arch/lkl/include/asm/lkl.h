@@ -19,7 +19,6 @@ void lkl_task_enter(struct task_struct *t);
 struct task_struct *lkl_host_task_create(void);
 void lkl_host_task_exit(struct task_struct *t);
 void lkl_threads_halt(void);
-void lkl_idle_park(void);
 int lkl_host_task_stub(void *unused);
 extern struct task_struct *lkl_bootstrap_task;
 
