@@ -20,13 +20,7 @@ if [ $# -ne 5 ]; then
     echo "usage: $0 TO_NAT ALLOWED_RX ALLOWED_TX BLOCKED_RX BLOCKED_TX   (frames from the NAT on stdin)" >&2
     exit 2
 fi
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-if [ ! -x "$bin/stdpkt" ] || [ ! -f "$bin/libstdpkt.so" ]; then
-    echo "building stdpkt (cargo build --release -p stdpkt -p stdpkt-preload)" >&2
-    (cd "$here" && PATH=$PATH:$HOME/.cargo/bin CARGO_TARGET_DIR=$here/target \
-        cargo build --release -q -p stdpkt -p stdpkt-preload >&2)
-fi
+. "$(dirname "$0")/common.sh"
 
 exec "$bin/stdpkt" run \
     --if "0=-|$1" --ip 0=198.51.100.1/25 \

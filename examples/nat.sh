@@ -17,13 +17,7 @@ if [ $# -ne 3 ]; then
     echo "usage: $0 INSIDE_RX INSIDE_TX FROM_OUTSIDE   (outside frames go to stdout)" >&2
     exit 2
 fi
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-if [ ! -x "$bin/stdpkt" ] || [ ! -f "$bin/libstdpkt.so" ]; then
-    echo "building stdpkt (cargo build --release -p stdpkt -p stdpkt-preload)" >&2
-    (cd "$here" && PATH=$PATH:$HOME/.cargo/bin CARGO_TARGET_DIR=$here/target \
-        cargo build --release -q -p stdpkt -p stdpkt-preload >&2)
-fi
+. "$(dirname "$0")/common.sh"
 
 exec "$bin/stdpkt" run \
     --if "0=$1|$2" --ip 0=192.0.2.254/24 \

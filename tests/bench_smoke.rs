@@ -4,33 +4,31 @@
 //! machines are shared and noisy.)
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+
+use common::process::Captured;
+use common::ROOT;
 
 #[test]
 fn bench_script_quick_mode_produces_a_full_table() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("bash")
-        .arg("scripts/bench.sh")
-        .arg("--quick")
-        .current_dir(root)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bash");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
-            panic!("bench.sh --quick hung");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
+    let mut child = Captured::spawn(
+        Command::new("bash")
+            .arg("scripts/bench.sh")
+            .arg("--quick")
+            .current_dir(ROOT),
+    );
+    let Some(status) = child.wait(Duration::from_secs(600)) else {
+        child.kill();
+        panic!("bench.sh --quick hung");
+    };
+    let out = child.output(status);
+    let table = &out.stdout;
     assert!(
         out.status.success(),
         "bench.sh failed:\n{table}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     for metric in [
         "ping RTT avg",

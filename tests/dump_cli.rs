@@ -4,19 +4,20 @@
 //! input is still open, and a quiet exit when stdout is closed.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{ChildStdout, Output};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const STDPKT: &str = env!("CARGO_BIN_EXE_stdpkt");
+mod common;
 
-const MAC_A: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
-const MAC_B: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
-// Documentation address ranges (RFC 5737, RFC 3849).
-const IP_A: [u8; 4] = [192, 0, 2, 1];
-const IP_B: [u8; 4] = [192, 0, 2, 2];
-const IP_C: [u8; 4] = [198, 51, 100, 1];
+use common::frames::{
+    arp_request, ascii_line, ether, icmp_echo, ipv4, raw_stream, IP_C, MAC_A, MAC_B,
+};
+use common::process::{run_with_input, spawn_piped, stderr, wait_or_kill};
+use common::STDPKT;
+
+// A documentation address (RFC 5737).
 const IP_D: [u8; 4] = [203, 0, 113, 9];
 
 const ARP_LINE: &str = "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), \
@@ -30,60 +31,6 @@ fn echo_line(seq: u16) -> String {
     )
 }
 
-/// Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn ether(dst: [u8; 6], src: [u8; 6], ether_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = dst.to_vec();
-    f.extend(src);
-    f.extend(ether_type.to_be_bytes());
-    f.extend(payload);
-    f
-}
-
-/// IPv4 packet with a valid header checksum.
-fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
-    let total = (20 + payload.len()) as u16;
-    let mut ip = vec![0x45, 0x00];
-    ip.extend(total.to_be_bytes());
-    ip.extend([0x12, 0x34, 0x40, 0x00, 64, proto, 0, 0]);
-    ip.extend(src);
-    ip.extend(dst);
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    ip.extend(payload);
-    ip
-}
-
-/// ARP request: who has 192.0.2.2? tell 192.0.2.1.
-fn arp_request() -> Vec<u8> {
-    let mut arp = vec![0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01];
-    arp.extend(MAC_A);
-    arp.extend(IP_A);
-    arp.extend([0; 6]);
-    arp.extend(IP_B);
-    ether([0xff; 6], MAC_A, 0x0806, &arp)
-}
-
-/// ICMP echo request 192.0.2.1 -> 198.51.100.1, id 0x1234, valid checksums.
-fn icmp_echo(seq: u16) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
-    icmp.extend(seq.to_be_bytes());
-    icmp.extend(0..32u8);
-    let c = checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    ether(MAC_B, MAC_A, 0x0800, &ipv4(1, IP_A, IP_C, &icmp))
-}
-
 /// UDP 198.51.100.1:5353 -> 203.0.113.9:53 with 3 bytes of payload.
 fn udp() -> Vec<u8> {
     let mut u = 5353u16.to_be_bytes().to_vec();
@@ -95,30 +42,6 @@ fn udp() -> Vec<u8> {
 
 const UDP_LINE: &str = "02:00:00:00:00:02 > 02:00:00:00:00:01, ethertype IPv4 (0x0800), \
                         length 45: 198.51.100.1.5353 > 203.0.113.9.53: UDP, length 3";
-
-fn raw_stream(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in frames {
-        out.extend((f.len() as u16).to_be_bytes());
-        out.extend(f);
-    }
-    out
-}
-
-fn ascii_line(frame: &[u8]) -> String {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut s = format!(
-        "{} {} {}",
-        hex(&frame[..6]),
-        hex(&frame[6..12]),
-        hex(&frame[12..14])
-    );
-    for b in &frame[14..] {
-        s.push_str(&format!(" {b:02x}"));
-    }
-    s.push('\n');
-    s
-}
 
 /// One pcap record: seconds, fraction (micro- or nanoseconds), captured
 /// bytes and original length.
@@ -165,30 +88,12 @@ fn pcap_stream(big_endian: bool, nanos: bool, records: &[Record<'_>]) -> Vec<u8>
 
 /// Runs `stdpkt ARGS` with `input` on stdin, collecting stdout and stderr.
 fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(STDPKT)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run stdpkt");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // From a thread, so a child that writes a lot cannot deadlock us.
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    run_with_input(STDPKT, args, input)
 }
 
+/// stdout, which must be UTF-8.
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("dump output is UTF-8")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Splits a dump line into its `HH:MM:SS.micro` time and the rest, checking
@@ -231,21 +136,6 @@ fn line_reader(out: ChildStdout, max: usize) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-/// Waits for the child to exit, killing it after `limit`.
-fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("stdpkt dump did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 const LINE_WAIT: Duration = Duration::from_secs(20);
@@ -415,13 +305,7 @@ fn input_that_is_not_pcap_fails() {
 
 #[test]
 fn each_line_is_flushed_while_input_stays_open() {
-    let mut child = Command::new(STDPKT)
-        .args(["dump"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run stdpkt");
+    let mut child = spawn_piped(STDPKT, &["dump"]);
     let mut stdin = child.stdin.take().unwrap();
     let lines = line_reader(child.stdout.take().unwrap(), usize::MAX);
     for seq in 1..=3 {
@@ -434,20 +318,14 @@ fn each_line_is_flushed_while_input_stays_open() {
         assert_eq!(split_time(line.trim_end()).1, echo_line(seq));
     }
     drop(stdin);
-    let status = wait_with_limit(&mut child, LINE_WAIT);
+    let status = wait_or_kill(&mut child, LINE_WAIT, "stdpkt dump");
     assert!(status.success());
     assert!(lines.recv_timeout(LINE_WAIT).is_err(), "no more lines");
 }
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = Command::new(STDPKT)
-        .args(["dump"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run stdpkt");
+    let mut child = spawn_piped(STDPKT, &["dump"]);
     let mut stdin = child.stdin.take().unwrap();
     // Far more output than a pipe buffer holds.
     let input = raw_stream(&vec![icmp_echo(1); 5000]);
@@ -458,7 +336,7 @@ fn closed_stdout_ends_quietly() {
     let lines = line_reader(child.stdout.take().unwrap(), 1);
     let first = lines.recv_timeout(LINE_WAIT).expect("a first line");
     assert_eq!(split_time(first.trim_end()).1, echo_line(1));
-    let status = wait_with_limit(&mut child, LINE_WAIT);
+    let status = wait_or_kill(&mut child, LINE_WAIT, "stdpkt dump");
     writer.join().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();

@@ -18,15 +18,18 @@
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const STDPKT: &str = env!("CARGO_BIN_EXE_stdpkt");
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+mod common;
+
+use common::preload_lib;
+use common::process::{clean_command, signal_group, wait_deadline};
+use common::tempdir::TempDir;
+use common::{ROOT, STDPKT};
 
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
@@ -35,72 +38,6 @@ const MAC_R1: &str = "02:00:00:00:00:e1";
 
 /// x86_64 rt_sigtimedwait: where a lingering instance's main thread waits.
 const SYS_RT_SIGTIMEDWAIT: &str = "128";
-
-/// libstdpkt.so built with this test's profile (once per test process).
-fn lib() -> &'static str {
-    static LIB: OnceLock<String> = OnceLock::new();
-    LIB.get_or_init(|| {
-        // This binary is target/<profile>/deps/e2e-<hash>.
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("profile directory")
-            .to_path_buf();
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(ROOT)
-            .args(["build", "-q", "-p", "stdpkt-preload"]);
-        if profile.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if let Some(target) = profile.parent() {
-            cargo.env("CARGO_TARGET_DIR", target);
-        }
-        let st = cargo.status().expect("run cargo");
-        assert!(st.success(), "cargo build -p stdpkt-preload failed");
-        let so = profile.join("libstdpkt.so");
-        assert!(so.is_file(), "{} missing after the build", so.display());
-        so.to_str().expect("UTF-8 path").to_string()
-    })
-}
-
-/// A temporary directory per test, removed at the end.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("stdpkt-e2e-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create the test directory");
-        Dir(p)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().expect("UTF-8 path").to_string()
-    }
-
-    fn fifo(&self, name: &str) -> String {
-        let p = self.path(name);
-        let c = std::ffi::CString::new(p.as_str()).expect("no NUL in the path");
-        // SAFETY: a NUL-terminated path.
-        let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-        assert_eq!(r, 0, "mkfifo {p}: {}", std::io::Error::last_os_error());
-        p
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, data).unwrap_or_else(|e| panic!("write {p}: {e}"));
-        p
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Environment of one instance.
 type Env = Vec<(&'static str, String)>;
@@ -111,18 +48,26 @@ fn nic(n: u8, rx: &str, tx: &str) -> Vec<(&'static str, String)> {
     vec![(name, format!("{rx}|{tx}"))]
 }
 
+/// A host: eth0 on `rx`/`tx` with `mac` and `ip`, and `gw` as its default
+/// gateway if any.
+fn host_env(rx: &str, tx: &str, mac: &str, ip: &str, gw: Option<&str>) -> Env {
+    let mut e = nic(0, rx, tx);
+    e.push(("MAC0", mac.into()));
+    e.push(("IP0", ip.into()));
+    if let Some(gw) = gw {
+        e.push(("GW", gw.into()));
+    }
+    e
+}
+
 /// `args` under scripts/lkl-hijack.sh with this tree's library, a clean
 /// environment plus `env`, stdin from /dev/null, in `dir`, in a process
 /// group of its own (the script runs capability binaries such as ping as
 /// its child: the group holds both).
-fn preloaded(dir: &Dir, env: &[(&str, String)], args: &[&str]) -> Command {
-    let mut c = Command::new(format!("{ROOT}/scripts/lkl-hijack.sh"));
-    c.args(args)
-        .current_dir(&dir.0)
-        .env_clear()
-        .env("PATH", PATH)
-        .env("LANG", "C")
-        .env("STDPKT_LIB", lib())
+fn preloaded(dir: &TempDir, env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut c = clean_command(format!("{ROOT}/scripts/lkl-hijack.sh"), args);
+    c.current_dir(dir.root())
+        .env("STDPKT_LIB", preload_lib())
         .stdin(Stdio::null())
         .process_group(0);
     for (k, v) in env {
@@ -133,13 +78,8 @@ fn preloaded(dir: &Dir, env: &[(&str, String)], args: &[&str]) -> Command {
 
 /// `args` on the host, without the library (checks, hashes, conversions).
 fn on_host(args: &[&str]) -> Command {
-    let mut c = Command::new(args[0]);
-    c.args(&args[1..])
-        .env_clear()
-        .env("PATH", PATH)
-        .env("LANG", "C")
-        .stdin(Stdio::null())
-        .process_group(0);
+    let mut c = clean_command(args[0], &args[1..]);
+    c.stdin(Stdio::null()).process_group(0);
     c
 }
 
@@ -267,88 +207,86 @@ impl Proc {
     /// cannot have been reused), then reaps it.
     fn kill(&mut self) {
         if self.running() {
-            // SAFETY: signalling the process group this test created.
-            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+            signal_group(&self.child, libc::SIGKILL);
         }
         let _ = self.child.wait();
+    }
+
+    /// Polls `done` until it holds. Fails with `exited` (after a last look:
+    /// the readers may still hold the last bytes) if the process ends
+    /// first, or with `late` (the group killed) after `secs`.
+    fn poll_until(
+        &mut self,
+        secs: u64,
+        done: impl Fn(&Proc) -> bool,
+        exited: impl FnOnce(&Proc) -> String,
+        late: impl FnOnce(&Proc) -> String,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if done(self) {
+                return;
+            }
+            if !self.running() {
+                std::thread::sleep(Duration::from_millis(200));
+                if done(self) {
+                    return;
+                }
+                panic!("{}", exited(self));
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!("{}", late(self));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until stdout (or stderr) contains `needle`; fails if the
     /// process exits first or `secs` pass.
     fn wait_for(&mut self, on_stderr: bool, needle: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let seen = |p: &Proc| {
-            if on_stderr {
-                p.stderr_text().contains(needle)
-            } else {
-                p.stdout_text().contains(needle)
-            }
-        };
-        loop {
-            if seen(self) {
-                return;
-            }
-            if !self.running() {
-                // The readers may still hold the last bytes.
-                std::thread::sleep(Duration::from_millis(200));
-                if seen(self) {
-                    return;
+        self.poll_until(
+            secs,
+            |p| {
+                if on_stderr {
+                    p.stderr_text().contains(needle)
+                } else {
+                    p.stdout_text().contains(needle)
                 }
-                panic!("exited before printing {needle:?}: {}", self.report());
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!("no {needle:?} within {secs}s from {}", self.report());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            },
+            |p| format!("exited before printing {needle:?}: {}", p.report()),
+            |p| format!("no {needle:?} within {secs}s from {}", p.report()),
+        );
     }
 
     /// Waits until the main thread of the preloaded program sits in the
     /// linger loop (rt_sigtimedwait after `main` returned).
     fn wait_lingering(&mut self, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if self.lingering() {
-                return;
-            }
-            if !self.running() {
-                panic!("exited instead of lingering: {}", self.report());
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!("not lingering after {secs}s: {}", self.report());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.poll_until(
+            secs,
+            Proc::lingering,
+            |p| format!("exited instead of lingering: {}", p.report()),
+            |p| format!("not lingering after {secs}s: {}", p.report()),
+        );
     }
 
     /// Waits until the process has `path` open (its instance opens fifos
     /// in the background).
     fn wait_open(&mut self, path: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let has = |pid: u32| {
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter_map(|e| std::fs::read_link(e.path()).ok())
-                        .any(|l| l == Path::new(path))
-                })
-                .unwrap_or(false)
-        };
-        loop {
-            if has(self.pid()) {
-                return;
-            }
-            if !self.running() {
-                panic!("exited before opening {path}: {}", self.report());
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!("{path} not open after {secs}s: {}", self.report());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.poll_until(
+            secs,
+            |p| {
+                std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .filter_map(|e| std::fs::read_link(e.path()).ok())
+                            .any(|l| l == Path::new(path))
+                    })
+                    .unwrap_or(false)
+            },
+            |p| format!("exited before opening {path}: {}", p.report()),
+            |p| format!("{path} not open after {secs}s: {}", p.report()),
+        );
     }
 
     fn lingering(&self) -> bool {
@@ -359,20 +297,10 @@ impl Proc {
 
     /// Waits for the exit (killing the group and failing after `secs`).
     fn finish(&mut self, secs: u64) -> Out {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Ok(None) => {
-                    self.kill();
-                    self.join_readers();
-                    panic!("timed out after {secs}s: {}", self.report());
-                }
-                Err(e) => panic!("{}: wait: {e}", self.name),
-            }
+        let Some(status) = wait_deadline(&mut self.child, Duration::from_secs(secs)) else {
+            self.kill();
+            self.join_readers();
+            panic!("timed out after {secs}s: {}", self.report());
         };
         self.join_readers();
         Out {
@@ -412,7 +340,7 @@ fn run(name: &str, cmd: Command, secs: u64) -> Out {
 /// Debian's ping (a capability binary: the script runs a copy) from an
 /// instance with `env`: three probes 200 ms apart, one second for the
 /// last answer.
-fn ping(dir: &Dir, env: &[(&str, String)], target: &str) -> Out {
+fn ping(dir: &TempDir, env: &[(&str, String)], target: &str) -> Out {
     let mut args = vec!["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1"];
     if target.contains(':') {
         args.push("-6");
@@ -432,37 +360,31 @@ fn assert_loss(out: &Out, loss: &str) {
 
 /// A pair of fifos between instance A and instance B.
 struct Pair {
-    dir: Dir,
+    dir: TempDir,
     a2b: String,
     b2a: String,
 }
 
 impl Pair {
     fn new(tag: &str) -> Pair {
-        let dir = Dir::new(tag);
+        let dir = TempDir::new(tag);
         let a2b = dir.fifo("a2b");
         let b2a = dir.fifo("b2a");
         Pair { dir, a2b, b2a }
     }
 
     fn a(&self, ip: &str) -> Env {
-        let mut e = nic(0, &self.b2a, &self.a2b);
-        e.push(("MAC0", MAC_A.into()));
-        e.push(("IP0", ip.into()));
-        e
+        host_env(&self.b2a, &self.a2b, MAC_A, ip, None)
     }
 
     fn b(&self, ip: &str) -> Env {
-        let mut e = nic(0, &self.a2b, &self.b2a);
-        e.push(("MAC0", MAC_B.into()));
-        e.push(("IP0", ip.into()));
-        e
+        host_env(&self.a2b, &self.b2a, MAC_B, ip, None)
     }
 }
 
 /// A (192.0.2.1) -- R (192.0.2.254 | 198.51.100.254) -- B (198.51.100.1).
 struct Routed {
-    dir: Dir,
+    dir: TempDir,
     a2r: String,
     r2a: String,
     b2r: String,
@@ -471,7 +393,7 @@ struct Routed {
 
 impl Routed {
     fn new(tag: &str) -> Routed {
-        let dir = Dir::new(tag);
+        let dir = TempDir::new(tag);
         let a2r = dir.fifo("a2r");
         let r2a = dir.fifo("r2a");
         let b2r = dir.fifo("b2r");
@@ -504,24 +426,14 @@ impl Routed {
 
     /// A, with R as its default gateway if `gw`.
     fn a(&self, gw: bool) -> Env {
-        let mut e = nic(0, &self.r2a, &self.a2r);
-        e.push(("MAC0", MAC_A.into()));
-        e.push(("IP0", "192.0.2.1/24".into()));
-        if gw {
-            e.push(("GW", "192.0.2.254".into()));
-        }
-        e
+        let gw = gw.then_some("192.0.2.254");
+        host_env(&self.r2a, &self.a2r, MAC_A, "192.0.2.1/24", gw)
     }
 
     /// B, with R as its default gateway if `gw`.
     fn b(&self, gw: bool) -> Env {
-        let mut e = nic(0, &self.r2b, &self.b2r);
-        e.push(("MAC0", MAC_B.into()));
-        e.push(("IP0", "198.51.100.1/24".into()));
-        if gw {
-            e.push(("GW", "198.51.100.254".into()));
-        }
-        e
+        let gw = gw.then_some("198.51.100.254");
+        host_env(&self.r2b, &self.b2r, MAC_B, "198.51.100.1/24", gw)
     }
 }
 
@@ -565,35 +477,35 @@ fn sha256(path: &str) -> String {
 
 /// The responder: an instance whose program only sleeps; its kernel
 /// answers.
-fn sleeper(dir: &Dir, env: &[(&str, String)]) -> Proc {
+fn sleeper(dir: &TempDir, env: &[(&str, String)]) -> Proc {
     Proc::start("sleep 30", preloaded(dir, env, &["sleep", "30"]))
+}
+
+/// B only sleeps (its kernel answers); A pings `target`: all answered.
+fn ping_between_two_instances(tag: &str, target: &str) {
+    let p = Pair::new(tag);
+    let _b = sleeper(&p.dir, &p.b("192.0.2.2/24,2001:db8::2/64"));
+    let out = ping(&p.dir, &p.a("192.0.2.1/24,2001:db8::1/64"), target);
+    out.ok();
+    assert_loss(&out, "0%");
+    assert!(out.text().contains("3 received"), "{}", out.report());
 }
 
 #[test]
 fn ping_ipv4_between_two_instances() {
-    let p = Pair::new("ping4");
-    let _b = sleeper(&p.dir, &p.b("192.0.2.2/24,2001:db8::2/64"));
-    let out = ping(&p.dir, &p.a("192.0.2.1/24,2001:db8::1/64"), "192.0.2.2");
-    out.ok();
-    assert_loss(&out, "0%");
-    assert!(out.text().contains("3 received"), "{}", out.report());
+    ping_between_two_instances("ping4", "192.0.2.2");
 }
 
 #[test]
 fn ping_ipv6_between_two_instances() {
-    let p = Pair::new("ping6");
-    let _b = sleeper(&p.dir, &p.b("192.0.2.2/24,2001:db8::2/64"));
-    let out = ping(&p.dir, &p.a("192.0.2.1/24,2001:db8::1/64"), "2001:db8::2");
-    out.ok();
-    assert_loss(&out, "0%");
-    assert!(out.text().contains("3 received"), "{}", out.report());
+    ping_between_two_instances("ping6", "2001:db8::2");
 }
 
 // ------------------------------------------------------------------ 2. ip
 
 #[test]
 fn ip_shows_the_nic_its_addresses_and_gateways() {
-    let dir = Dir::new("ip");
+    let dir = TempDir::new("ip");
     // Nobody opens the other ends: the instance comes up all the same.
     let rx = dir.fifo("rx");
     let tx = dir.fifo("tx");
@@ -668,7 +580,7 @@ fn host_firewall() -> Vec<String> {
 #[test]
 fn iptables_commands_stay_in_their_instance() {
     let before = host_firewall();
-    let dir = Dir::new("ipt-cli");
+    let dir = TempDir::new("ipt-cli");
     for ipt in ["iptables-legacy", "iptables"] {
         let go = |args: &[&str]| {
             let mut v = vec![ipt];
@@ -725,7 +637,7 @@ fn iptables_commands_stay_in_their_instance() {
 #[test]
 fn nft_adds_lists_and_deletes_rules_in_one_instance() {
     let before = host_firewall();
-    let dir = Dir::new("nft");
+    let dir = TempDir::new("nft");
     let script = dir.write(
         "rules.nft",
         b"add table ip filter\n\
@@ -1150,10 +1062,8 @@ fn raw_frames(mut b: &[u8]) -> Result<Vec<&[u8]>, String> {
 
 #[test]
 fn stdout_nic_carries_only_frames_and_ping_talks_on_stderr() {
-    let dir = Dir::new("stdio");
-    let mut env = nic(0, "-", "-");
-    env.push(("MAC0", MAC_A.into()));
-    env.push(("IP0", "192.0.2.1/24".into()));
+    let dir = TempDir::new("stdio");
+    let env = host_env("-", "-", MAC_A, "192.0.2.1/24", None);
     // Nobody answers 192.0.2.9: ping sends, the kernel asks ARP.
     let mut cmd = preloaded(
         &dir,
@@ -1236,7 +1146,7 @@ except Alarm:
 /// on the host (EINTR, then Python runs the handler, which raises).
 #[test]
 fn host_signal_interrupts_a_blocking_recv() {
-    let dir = Dir::new("alarm");
+    let dir = TempDir::new("alarm");
     let rx = dir.fifo("rx");
     let tx = dir.fifo("tx");
     let mut env = nic(0, &rx, &tx);
@@ -1301,7 +1211,7 @@ print("DONE", flush=True)
 
 #[test]
 fn blocking_recv_treats_signals_and_timeouts_like_linux() {
-    let dir = Dir::new("recv-signals");
+    let dir = TempDir::new("recv-signals");
     let rx = dir.fifo("rx");
     let tx = dir.fifo("tx");
     let mut env = nic(0, &rx, &tx);

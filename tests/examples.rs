@@ -8,14 +8,16 @@
 //! checkout. They run one at a time: several of them measure or time
 //! things. Only documentation addresses are used.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+
+use common::process::{signal_group, which, Captured, Out};
+use common::ROOT;
 
 /// Seconds an example may take; each finishes in well under 30.
 const EXAMPLE_TIMEOUT: u64 = 90;
@@ -58,74 +60,23 @@ fn setup() -> MutexGuard<'static, ()> {
     guard
 }
 
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "status {}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Signals a whole process group; errors (the group is gone) are ignored.
-fn signal_group(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on the group this test created for the child.
-    unsafe {
-        libc::kill(-(child.id() as i32), sig);
-    }
-}
-
 /// Runs `cmd` in a process group of its own; on timeout the whole group
 /// gets SIGTERM (the examples' traps take their pipelines down), then
 /// SIGKILL, and the test fails with what was printed so far.
 fn run_with_timeout(mut cmd: Command, secs: u64) -> Out {
-    let mut child = cmd
-        .current_dir(ROOT)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn");
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let start = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            timed_out = true;
-            signal_group(&child, libc::SIGTERM);
-            std::thread::sleep(Duration::from_secs(2));
-            signal_group(&child, libc::SIGKILL);
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut child = Captured::spawn(cmd.current_dir(ROOT).stdin(Stdio::null()).process_group(0));
+    let status = child.wait(Duration::from_secs(secs));
+    let timed_out = status.is_none();
+    let status = status.unwrap_or_else(|| {
+        signal_group(&child.child, libc::SIGTERM);
+        std::thread::sleep(Duration::from_secs(2));
+        signal_group(&child.child, libc::SIGKILL);
+        child.child.wait().unwrap()
+    });
     // Nothing of the example may outlive it; a straggler would also keep
     // the output pipes open.
-    signal_group(&child, libc::SIGKILL);
-    let out = Out {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    };
+    signal_group(&child.child, libc::SIGKILL);
+    let out = child.output(status);
     assert!(!timed_out, "timed out after {secs}s\n{}", out.show());
     out
 }
@@ -142,17 +93,9 @@ fn example_any_status(name: &str) -> Out {
     run_with_timeout(c, EXAMPLE_TIMEOUT)
 }
 
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Skips (passes with a note) when a tool the example drives is missing.
 fn tools(names: &[&str]) -> bool {
-    let missing: Vec<&&str> = names.iter().filter(|n| !have(n)).collect();
+    let missing: Vec<&&str> = names.iter().filter(|n| which(n).is_none()).collect();
     if !missing.is_empty() {
         eprintln!("skipped: not installed: {missing:?}");
     }

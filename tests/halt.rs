@@ -7,14 +7,15 @@ use std::time::Duration;
 use lkl_sys as k;
 use stdpkt::{host, kernel};
 
+mod common;
+
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
 #[test]
 fn boot_then_halt_returns_every_thread() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    common::kernel::with_timeout(60, || {
         let before = thread_count();
         kernel::boot("mem=32M loglevel=4").expect("boot");
         assert!(
@@ -41,8 +42,5 @@ fn boot_then_halt_returns_every_thread() {
             kernel::boot("mem=32M"),
             Err(kernel::BootError::AlreadyBooted)
         );
-        let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("boot/halt hung; kernel log:\n{}", host::kernel_log_tail()));
 }

@@ -4,47 +4,18 @@
 //!
 //! One kernel per process, so every test here shares one boot.
 
-use std::sync::mpsc;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use lkl_sys as k;
-use stdpkt::host;
 use stdpkt::kernel;
 
-fn kernel() {
-    static BOOT: Once = Once::new();
-    BOOT.call_once(|| {
-        if std::env::var_os("STDPKT_TEST_KLOG").is_some() {
-            host::set_kernel_log_to_stderr(true);
-        }
-        kernel::boot("mem=32M loglevel=4").expect("boot");
-        kernel::set_link_up("lo").expect("lo up");
-        kernel::mount_fs("proc", "/proc").expect("mount proc");
-    });
-}
+mod common;
 
-/// Runs `f` on its own thread; a hang fails the test (with the kernel
-/// log) instead of stalling CI.
+/// The shared kernel (procfs mounted), then `f` on a thread of its own
+/// under a deadline.
 fn with_timeout<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    kernel();
-    let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => h.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = h.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-            "timed out after {secs}s; kernel log:\n{}",
-            host::kernel_log_tail()
-        ),
-    }
+    common::kernel::boot_once(&[("proc", "/proc")]);
+    common::kernel::with_timeout(secs, f);
 }
 
 fn sockaddr(port: u16) -> k::sockaddr_in {

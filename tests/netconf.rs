@@ -8,26 +8,12 @@
 //! `lo` and takes it down holds a write lock the others hold for reading.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::mpsc;
-use std::sync::{Once, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::sync::{RwLock, RwLockReadGuard};
 
-use stdpkt::host;
 use stdpkt::kernel::{self, Errno};
 use stdpkt::netconf::{self, Family, Route};
 
-fn kernel() {
-    static BOOT: Once = Once::new();
-    BOOT.call_once(|| {
-        if std::env::var_os("STDPKT_TEST_KLOG").is_some() {
-            host::set_kernel_log_to_stderr(true);
-        }
-        kernel::boot("mem=32M loglevel=4").expect("boot");
-        kernel::set_link_up("lo").expect("lo up");
-        kernel::mount_fs("proc", "/proc").expect("mount proc");
-        kernel::mount_fs("sysfs", "/sys").expect("mount sysfs");
-    });
-}
+mod common;
 
 /// Held for writing only while `lo` may be down or renamed.
 static LO: RwLock<()> = RwLock::new(());
@@ -36,27 +22,11 @@ fn lo_shared() -> RwLockReadGuard<'static, ()> {
     LO.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `f` on its own thread; a hang fails the test (with the kernel
-/// log) instead of stalling CI.
+/// The shared kernel (procfs and sysfs mounted), then `f` on a thread of
+/// its own under a deadline.
 fn with_timeout<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    kernel();
-    let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => h.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = h.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-            "timed out after {secs}s; kernel log:\n{}",
-            host::kernel_log_tail()
-        ),
-    }
+    common::kernel::boot_once(&[("proc", "/proc"), ("sysfs", "/sys")]);
+    common::kernel::with_timeout(secs, f);
 }
 
 fn text(path: &str) -> String {

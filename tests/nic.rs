@@ -3,47 +3,17 @@
 //! each with its own kernel, joined by fifos; real grep and tcpdump in
 //! between. Addresses only from the documentation ranges.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-const STDPKT: &str = env!("CARGO_BIN_EXE_stdpkt");
+mod common;
+
+use common::process::{stderr, stdout, wait_or_kill, Captured, Out};
+use common::tempdir::TempDir;
+use common::STDPKT;
+
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("stdpkt-nic-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn fifo(&self, name: &str) -> String {
-        let p = self.0.join(name);
-        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-        // SAFETY: NUL-terminated path.
-        assert_eq!(
-            unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
-            0,
-            "mkfifo {}",
-            p.display()
-        );
-        p.to_str().unwrap().to_string()
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills a background process when the test ends, however it ends.
 struct Guard(Child);
@@ -66,27 +36,27 @@ fn instance(envs: &[(&str, String)], args: &[&str]) -> Command {
 }
 
 /// Runs to completion, failing the test on a hang.
-fn run_with_timeout(mut c: Command, secs: u64) -> Output {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+fn run_with_timeout(mut c: Command, secs: u64) -> Out {
+    let mut child = Captured::spawn(&mut c);
+    match child.wait(Duration::from_secs(secs)) {
+        Some(status) => child.output(status),
+        None => {
+            let status = child.kill();
+            let out = child.output(status);
+            panic!("timed out after {secs}s; stderr:\n{}", out.stderr);
         }
-        if start.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "timed out after {secs}s; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `sh -c SCRIPT` in the background until the test ends.
+fn background(script: &str) -> Guard {
+    Guard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .spawn()
+            .unwrap_or_else(|e| panic!("sh -c {script:?}: {e}")),
+    )
 }
 
 fn responder(dir: &TempDir, rx: &str, tx: &str, framing: &str) -> Guard {
@@ -109,7 +79,7 @@ fn responder(dir: &TempDir, rx: &str, tx: &str, framing: &str) -> Guard {
     )
 }
 
-fn pinger(rx: &str, tx: &str, framing: &str, targets: &[&str]) -> Output {
+fn pinger(rx: &str, tx: &str, framing: &str, targets: &[&str]) -> Out {
     let mut args = vec!["--count", "3", "--interval", "200", "--timeout", "3000"];
     for t in targets {
         args.push("--ping");
@@ -133,7 +103,7 @@ fn ping_pair(framing: &str) {
     let b2a = dir.fifo("b2a");
     let _b = responder(&dir, &a2b, &b2a, framing);
     let out = pinger(&b2a, &a2b, framing, &["192.0.2.2", "2001:db8::2"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(out.status.success(), "ping failed ({framing}):\n{err}");
     assert!(
         err.contains("192.0.2.2: 3 sent, 3 received, 0% loss"),
@@ -161,21 +131,15 @@ fn two_instances_ping_over_fifos_pcap() {
 }
 
 /// A's frames pass through `grep --line-buffered -v PATTERN` to B.
-fn ping_through_grep(pattern: &str) -> Output {
+fn ping_through_grep(pattern: &str) -> Out {
     let dir = TempDir::new(&format!("grep-{pattern}"));
     let a_out = dir.fifo("a_out");
     let a2b = dir.fifo("a2b");
     let b2a = dir.fifo("b2a");
     let _b = responder(&dir, &a2b, &b2a, "ascii");
-    let _grep = Guard(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "exec grep --line-buffered -v {pattern} < {a_out} > {a2b}"
-            ))
-            .spawn()
-            .expect("grep"),
-    );
+    let _grep = background(&format!(
+        "exec grep --line-buffered -v {pattern} < {a_out} > {a2b}"
+    ));
     pinger(&b2a, &a_out, "ascii", &["192.0.2.2"])
 }
 
@@ -183,7 +147,7 @@ fn ping_through_grep(pattern: &str) -> Output {
 fn ascii_frames_pass_through_grep() {
     // Filtering an address nobody uses: everything passes.
     let out = ping_through_grep("020000000099");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(out.status.success(), "{err}");
     assert!(err.contains("3 received, 0% loss"), "{err}");
 }
@@ -191,7 +155,7 @@ fn ascii_frames_pass_through_grep() {
 #[test]
 fn grep_dropping_the_senders_mac_stops_the_traffic() {
     let out = ping_through_grep(&MAC_A.replace(':', ""));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(
         !out.status.success(),
         "pings passed a filter that drops them:\n{err}"
@@ -204,12 +168,8 @@ fn tcpdump(path: &str) -> String {
         .args(["-n", "-r", path])
         .output()
         .expect("tcpdump must be installed (scripts/setup.sh)");
-    assert!(
-        out.status.success(),
-        "tcpdump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert!(out.status.success(), "tcpdump: {}", stderr(&out));
+    stdout(&out)
 }
 
 #[test]
@@ -222,26 +182,10 @@ fn pcap_output_is_read_by_tcpdump() {
     let cap_a = dir.path("a.pcap");
     let cap_b = dir.path("b.pcap");
     let _b = responder(&dir, &a2b, &b_out, "pcap");
-    let _tee_a = Guard(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec tee {cap_a} < {a_out} > {a2b}"))
-            .spawn()
-            .unwrap(),
-    );
-    let _tee_b = Guard(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec tee {cap_b} < {b_out} > {b2a}"))
-            .spawn()
-            .unwrap(),
-    );
+    let _tee_a = background(&format!("exec tee {cap_a} < {a_out} > {a2b}"));
+    let _tee_b = background(&format!("exec tee {cap_b} < {b_out} > {b2a}"));
     let out = pinger(&b2a, &a_out, "pcap", &["192.0.2.2"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", out.stderr);
     let a = tcpdump(&cap_a);
     let b = tcpdump(&cap_b);
     assert!(
@@ -263,7 +207,7 @@ fn malformed_env_stops_before_starting() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("stdpkt: MAC0=\"00:11:22\": "), "{err}");
 }
@@ -274,7 +218,7 @@ fn missing_rx_path_is_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("/nonexistent/stdpkt-rx") && err.contains("No such file"),
@@ -290,13 +234,7 @@ fn tx_reader_leaving_drops_frames_without_killing_the_program() {
     let rx = dir.fifo("rx");
     let out = dir.fifo("out");
     // Reads one byte, then leaves: every later write gets EPIPE.
-    let _reader = Guard(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec head -c 1 < {out} > /dev/null"))
-            .spawn()
-            .unwrap(),
-    );
+    let _reader = background(&format!("exec head -c 1 < {out} > /dev/null"));
     // Nobody writes `rx`: its background open never completes, the link
     // stays up, and ARP requests for the unanswered pings keep going out.
     let c = instance(
@@ -316,7 +254,7 @@ fn tx_reader_leaving_drops_frames_without_killing_the_program() {
         ],
     );
     let res = run_with_timeout(c, 60);
-    let err = String::from_utf8_lossy(&res.stderr);
+    let err = &res.stderr;
     assert_eq!(
         res.status.code(),
         Some(1),
@@ -348,26 +286,13 @@ fn malformed_frames_are_dropped_counted_and_the_rest_arrive() {
         .spawn()
         .unwrap();
     // A garbage line before every frame A sends.
-    let _awk = Guard(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec sed -u 'i zz not a frame' < {a_out} > {a2b}"))
-            .spawn()
-            .unwrap(),
-    );
+    let _awk = background(&format!("exec sed -u 'i zz not a frame' < {a_out} > {a2b}"));
     let out = pinger(&b2a, &a_out, "ascii", &["192.0.2.2"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(err.contains("3 received, 0% loss"), "{err}");
     // A has gone: B's input ends, B reports what it dropped and exits.
-    let start = Instant::now();
     let mut b = Guard(b);
-    while b.0.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "B did not end with its input"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_or_kill(&mut b.0, Duration::from_secs(30), "B, its input ended,");
     let mut berr = String::new();
     use std::io::Read;
     b.0.stderr

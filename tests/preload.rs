@@ -8,58 +8,16 @@
 //! here may reach a real host.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
 
-/// Builds libstdpkt.so with the profile this test was built with (once
-/// per test process) and returns its path.
-fn lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        // target/<profile>/deps/preload-<hash>
-        let exe = std::env::current_exe().expect("test path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(ROOT)
-            .args(["build", "-q", "-p", "stdpkt-preload"]);
-        if release {
-            cmd.arg("--release");
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        let st = cmd.status().expect("run cargo");
-        assert!(st.success(), "cargo build -p stdpkt-preload failed");
-        let so = profile_dir.join("libstdpkt.so");
-        assert!(so.exists(), "{} missing after the build", so.display());
-        so
-    })
-}
-
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(&self) -> &Self {
-        assert!(
-            self.status.success(),
-            "failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
+use common::preload_lib;
+use common::process::{clean_command, find_in, Captured, Out};
+use common::tempdir::TempDir;
+use common::ROOT;
 
 /// Runs `args` with a clean environment plus `env`, with libstdpkt.so
 /// preloaded unless `preload` is false; kills it after `secs`.
@@ -70,34 +28,22 @@ fn run_env(preload: bool, args: &[&str], env: &[(&str, &str)], secs: u64) -> Out
 /// [`run_env`] with `stdin` written to the program's stdin, one chunk
 /// every 300 ms, then closed (none: stdin is /dev/null).
 fn run_full(preload: bool, args: &[&str], env: &[(&str, &str)], stdin: &[&str], secs: u64) -> Out {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..])
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("LANG", "C")
-        .stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = clean_command(args[0], &args[1..]);
+    cmd.stdin(if stdin.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    });
     if preload {
-        cmd.env("LD_PRELOAD", lib());
+        cmd.env("LD_PRELOAD", preload_lib());
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", args[0]));
-    if let Some(mut input) = child.stdin.take() {
+    let mut child = Captured::spawn(&mut cmd);
+    if let Some(mut input) = child.child.stdin.take() {
         let chunks: Vec<String> = stdin.iter().map(|c| c.to_string()).collect();
         std::thread::spawn(move || {
-            use std::io::Write;
             for c in chunks {
                 std::thread::sleep(Duration::from_millis(300));
                 if input.write_all(c.as_bytes()).is_err() {
@@ -106,38 +52,13 @@ fn run_full(preload: bool, args: &[&str], env: &[(&str, &str)], stdin: &[&str], 
             }
         });
     }
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = so.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
+    match child.wait(Duration::from_secs(secs)) {
+        Some(status) => child.output(status),
+        None => {
+            let status = child.kill();
+            let out = child.output(status);
+            panic!("{args:?} timed out after {secs}s\n{}", out.show());
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{args:?} timed out after {secs}s\nstdout:\n{}\nstderr:\n{}",
-                t_out.join().unwrap(),
-                t_err.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
     }
 }
 
@@ -146,9 +67,7 @@ fn run(args: &[&str]) -> Out {
 }
 
 fn have(prog: &str) -> bool {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(prog).exists())
+    find_in(prog, "/usr/sbin:/usr/bin:/sbin:/bin").is_some()
 }
 
 /// The host's interface names other than lo.
@@ -184,7 +103,12 @@ fn python(script: &str, args: &[&str]) -> Out {
 fn exports_only_interposed_symbols() {
     let out = run_env(
         false,
-        &["nm", "-D", "--defined-only", lib().to_str().unwrap()],
+        &[
+            "nm",
+            "-D",
+            "--defined-only",
+            preload_lib().to_str().unwrap(),
+        ],
         &[],
         30,
     );
@@ -296,16 +220,12 @@ fn ip6_addr_shows_ipv6_loopback() {
 
 #[test]
 fn ip_batch_configures_one_instance() {
-    let dir = std::env::temp_dir().join(format!("stdpkt-preload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let batch = dir.join("ip.batch");
-    std::fs::write(
-        &batch,
-        "addr add 192.0.2.1/24 dev lo\naddr add 2001:db8::1/64 dev lo\naddr show dev lo\n",
-    )
-    .unwrap();
-    let out = run(&["ip", "-batch", batch.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("ip-batch");
+    let batch = dir.write(
+        "ip.batch",
+        b"addr add 192.0.2.1/24 dev lo\naddr add 2001:db8::1/64 dev lo\naddr show dev lo\n",
+    );
+    let out = run(&["ip", "-batch", &batch]);
     out.ok();
     assert!(out.stdout.contains("inet 192.0.2.1/24"), "{}", out.stdout);
     assert!(
@@ -359,7 +279,7 @@ fn nc_relays_stdin_through_a_self_connected_socket() {
 #[test]
 fn hijack_script_runs_a_capability_binary() {
     let script = format!("{ROOT}/scripts/lkl-hijack.sh");
-    let lib = lib().to_str().unwrap().to_string();
+    let lib = preload_lib().to_str().unwrap().to_string();
     let out = run_env(
         false,
         &[&script, "ping", "-n", "-c", "1", "127.0.0.1"],
@@ -423,17 +343,13 @@ fn iptables_rules_stay_in_the_instance() {
         "DROP",
     ])
     .ok();
-    let dir = std::env::temp_dir().join(format!("stdpkt-ipt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = dir.join("rules");
-    std::fs::write(
-        &rules,
-        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    let dir = TempDir::new("ipt");
+    let rules = dir.write(
+        "rules",
+        b"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
          -A INPUT -s 192.0.2.9/32 -j DROP\n-A OUTPUT -d 198.51.100.7/32 -j REJECT\nCOMMIT\n",
-    )
-    .unwrap();
-    let restored = run(&["iptables-legacy-restore", rules.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
+    );
+    let restored = run(&["iptables-legacy-restore", &rules]);
     restored.ok();
     // A new process, a new instance: no rules.
     let listed = run(&["iptables-legacy", "-S"]);
@@ -517,19 +433,16 @@ fn unprivileged_user_gets_root_inside_the_instance() {
         panic!("runuser (util-linux) is needed for this test");
     }
     // Copies where `nobody` can read them, whatever the checkout's path.
-    let dir = std::env::temp_dir().join(format!("stdpkt-unpriv-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let built = lib();
-    let lib = dir.join("libstdpkt.so");
-    let script = dir.join("lkl-hijack.sh");
-    std::fs::copy(built, &lib).unwrap();
+    let dir = TempDir::new("unpriv");
+    let lib = dir.path("libstdpkt.so");
+    let script = dir.path("lkl-hijack.sh");
+    std::fs::copy(preload_lib(), &lib).unwrap();
     std::fs::copy(format!("{ROOT}/scripts/lkl-hijack.sh"), &script).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (lib, script) = (lib.to_str().unwrap(), script.to_str().unwrap());
+    let (lib, script) = (lib.as_str(), script.as_str());
     let as_nobody = |args: &[&str]| {
         let mut full = vec!["runuser", "-u", "nobody", "--", "env", "TMPDIR=/tmp"];
         full.push(script);
@@ -543,5 +456,4 @@ fn unprivileged_user_gets_root_inside_the_instance() {
         let out = as_nobody(&[ipt, "-A", "INPUT", "-s", "192.0.2.9", "-j", "DROP"]);
         out.ok();
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

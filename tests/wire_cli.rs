@@ -12,120 +12,31 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-const STDPKT: &str = env!("CARGO_BIN_EXE_stdpkt");
-const PKTPARSER: &str = env!("CARGO_BIN_EXE_pktparser");
+mod common;
 
-const MAC_A: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
-const MAC_B: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
-// Documentation address ranges (RFC 5737).
-const IP_A: [u8; 4] = [192, 0, 2, 1];
-const IP_B: [u8; 4] = [192, 0, 2, 2];
-const IP_C: [u8; 4] = [198, 51, 100, 1];
+use common::frames::{arp_request, ascii_line, icmp_echo, raw_stream, MAC_A, MAC_B};
+use common::process::{run_with_input, spawn_piped, stderr, stdout, which};
+use common::{PKTPARSER, STDPKT};
 
 /// Finds an external tool, or fails the test saying how to get it.
 fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` not found in PATH: these tests check stdpkt's output with the real \
-                 tool; install it (Debian: apt-get install -y tcpdump tshark)"
-            )
-        })
-}
-
-/// Runs a program with `input` on stdin, collecting stdout and stderr.
-fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str], input: &[u8]) -> Output {
-    let program = program.as_ref();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program:?}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // Written from a thread so a child that writes a lot cannot deadlock us.
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    which(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` not found in PATH: these tests check stdpkt's output with the real \
+             tool; install it (Debian: apt-get install -y tcpdump tshark)"
+        )
+    })
 }
 
 /// Runs `stdpkt convert --from FROM --to TO`, expecting success.
 fn convert(from: &str, to: &str, input: &[u8]) -> Output {
-    let out = run(STDPKT, &["convert", "--from", from, "--to", to], input);
+    let out = run_with_input(STDPKT, &["convert", "--from", from, "--to", to], input);
     assert!(
         out.status.success(),
         "convert {from}->{to} failed: {}",
         stderr(&out)
     );
     out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// ARP request: who has 192.0.2.2? tell 192.0.2.1.
-fn arp_request() -> Vec<u8> {
-    let mut f = vec![0xff; 6];
-    f.extend(MAC_A);
-    f.extend([0x08, 0x06]);
-    f.extend([0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]);
-    f.extend(MAC_A);
-    f.extend(IP_A);
-    f.extend([0; 6]);
-    f.extend(IP_B);
-    f
-}
-
-/// ICMP echo request 192.0.2.1 -> 198.51.100.1, id 0x1234, with valid
-/// IPv4 and ICMP checksums.
-fn icmp_echo(seq: u16) -> Vec<u8> {
-    let payload: Vec<u8> = (0..32u8).collect();
-    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
-    icmp.extend(seq.to_be_bytes());
-    icmp.extend(&payload);
-    let c = checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-
-    let total = (20 + icmp.len()) as u16;
-    let mut ip = vec![0x45, 0x00];
-    ip.extend(total.to_be_bytes());
-    ip.extend([0x12, 0x34, 0x40, 0x00, 64, 1, 0, 0]);
-    ip.extend(IP_A);
-    ip.extend(IP_C);
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-
-    let mut f = MAC_B.to_vec();
-    f.extend(MAC_A);
-    f.extend([0x08, 0x00]);
-    f.extend(ip);
-    f.extend(icmp);
-    f
 }
 
 /// A mix of frames: the two real ones and assorted sizes up to the limit.
@@ -139,30 +50,6 @@ fn frames() -> Vec<Vec<u8>> {
         v.push(f);
     }
     v
-}
-
-fn raw_stream(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in frames {
-        out.extend((f.len() as u16).to_be_bytes());
-        out.extend(f);
-    }
-    out
-}
-
-fn ascii_line(frame: &[u8]) -> String {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut s = format!(
-        "{} {} {}",
-        hex(&frame[..6]),
-        hex(&frame[6..12]),
-        hex(&frame[12..14])
-    );
-    for b in &frame[14..] {
-        s.push_str(&format!(" {b:02x}"));
-    }
-    s.push('\n');
-    s
 }
 
 #[test]
@@ -234,7 +121,7 @@ fn truncated_raw_input_is_reported() {
 fn pcap_output_is_read_by_tcpdump() {
     let tcpdump = tool("tcpdump");
     let pcap = convert("raw", "pcap", &raw_stream(&frames())).stdout;
-    let out = run(&tcpdump, &["-n", "-v", "-r", "-"], &pcap);
+    let out = run_with_input(&tcpdump, &["-n", "-v", "-r", "-"], &pcap);
     let text = stdout(&out);
     assert!(out.status.success(), "tcpdump failed: {}", stderr(&out));
     assert!(
@@ -270,7 +157,7 @@ fn pcap_written_by_tcpdump_is_read_back() {
     let ours = convert("raw", "pcap", &raw).stdout;
     for precision in ["micro", "nano"] {
         // libpcap rewrites the capture in its own way (nano: the ns magic).
-        let out = run(
+        let out = run_with_input(
             &tcpdump,
             &["-r", "-", "-w", "-", "--time-stamp-precision", precision],
             &ours,
@@ -286,19 +173,19 @@ fn pktparser_output_is_read_by_text2pcap() {
     let text2pcap = tool("text2pcap");
     let tcpdump = tool("tcpdump");
     let raw = raw_stream(&frames());
-    let dump = run(PKTPARSER, &[], &raw);
+    let dump = run_with_input(PKTPARSER, &[], &raw);
     assert!(dump.status.success(), "{}", stderr(&dump));
     assert!(stdout(&dump).starts_with("0000  ff ff ff ff ff ff 02 00 00 00 00 01 08 06 00 01\n"));
     // Same function as convert --to text2pcap.
     assert_eq!(dump.stdout, convert("raw", "text2pcap", &raw).stdout);
 
-    let pcapng = run(&text2pcap, &["-q", "-", "-"], &dump.stdout);
+    let pcapng = run_with_input(&text2pcap, &["-q", "-", "-"], &dump.stdout);
     assert!(
         pcapng.status.success(),
         "text2pcap failed: {}",
         stderr(&pcapng)
     );
-    let out = run(&tcpdump, &["-n", "-r", "-"], &pcapng.stdout);
+    let out = run_with_input(&tcpdump, &["-n", "-r", "-"], &pcapng.stdout);
     let text = stdout(&out);
     assert!(
         text.contains("ARP, Request who-has 192.0.2.2 tell 192.0.2.1, length 28"),
@@ -311,7 +198,7 @@ fn pktparser_output_is_read_by_text2pcap() {
 
     // text2pcap's pcap (both precisions) decodes back to the same frames.
     for format in ["pcap", "nsecpcap"] {
-        let pcap = run(&text2pcap, &["-q", "-F", format, "-", "-"], &dump.stdout);
+        let pcap = run_with_input(&text2pcap, &["-q", "-F", format, "-", "-"], &dump.stdout);
         assert!(
             pcap.status.success(),
             "text2pcap -F {format}: {}",
@@ -324,15 +211,15 @@ fn pktparser_output_is_read_by_text2pcap() {
 #[test]
 fn non_ethernet_pcap_is_a_fatal_error() {
     let text2pcap = tool("text2pcap");
-    let dump = run(PKTPARSER, &[], &raw_stream(&frames()[..1])).stdout;
+    let dump = run_with_input(PKTPARSER, &[], &raw_stream(&frames()[..1])).stdout;
     // Link type 113 is Linux cooked capture (SLL).
-    let sll = run(
+    let sll = run_with_input(
         &text2pcap,
         &["-q", "-F", "pcap", "-l", "113", "-", "-"],
         &dump,
     );
     assert!(sll.status.success(), "{}", stderr(&sll));
-    let out = run(STDPKT, &["convert", "--from", "pcap"], &sll.stdout);
+    let out = run_with_input(STDPKT, &["convert", "--from", "pcap"], &sll.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -340,7 +227,7 @@ fn non_ethernet_pcap_is_a_fatal_error() {
         "stdpkt convert: pcap link type 113 is not Ethernet (1)\n"
     );
 
-    let out = run(
+    let out = run_with_input(
         STDPKT,
         &["convert", "--from", "pcap"],
         b"GET / HTTP/1.0\r\n\r\n",
@@ -398,13 +285,7 @@ fn frames_are_written_as_they_arrive() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = Command::new(STDPKT)
-        .args(["convert", "--from", "raw", "--to", "ascii"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(STDPKT, &["convert", "--from", "raw", "--to", "ascii"]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let raw = raw_stream(&[icmp_echo(7)]);
@@ -431,7 +312,7 @@ fn closed_stdout_ends_quietly() {
 
 #[test]
 fn help_and_bad_arguments() {
-    let out = run(STDPKT, &["convert", "--help"], b"");
+    let out = run_with_input(STDPKT, &["convert", "--help"], b"");
     let help = stdout(&out);
     for word in [
         "--from",
@@ -445,10 +326,10 @@ fn help_and_bad_arguments() {
             "convert --help lacks {word:?}:\n{help}"
         );
     }
-    let out = run(PKTPARSER, &["--help"], b"");
+    let out = run_with_input(PKTPARSER, &["--help"], b"");
     assert!(stdout(&out).contains("stdpkt convert --from raw --to text2pcap"));
 
-    let out = run(STDPKT, &["convert", "--from", "text2pcap"], b"");
+    let out = run_with_input(STDPKT, &["convert", "--from", "text2pcap"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("[possible values: raw, ascii, pcap]"),
