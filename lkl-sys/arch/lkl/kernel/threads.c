@@ -249,12 +249,16 @@ void arch_cpu_idle(void)
 	}
 	raw_local_irq_enable();
 	it->prev_sched = NULL;
+	it->parked = 1;
 	/* Someone may hand the CPU back at once: only the semaphore tells. */
-	if (!lkl_cpu_release())
+	if (!lkl_cpu_release()) {
+		it->parked = 0;
 		return;
+	}
 	lkl_ops->sem_down(it->sem);
 	if (it->killed)
 		__builtin_longjmp(it->exit_jb, 1);
+	it->parked = 0;
 	if (lkl_current != &init_task)
 		panic("lkl: idle resumed while %s is current\n",
 		      lkl_current->comm);
@@ -375,6 +379,23 @@ void show_stack(struct task_struct *task, unsigned long *esp,
 {
 }
 
+/*
+ * A switch to the idle task while its thread is parked in
+ * arch_cpu_idle(): rather than wake that thread only for it to go back to
+ * sleep, the switching thread does idle's part here, as arch_cpu_idle()
+ * and the idle loop would: finish the switch, re-enter the idle state,
+ * stop the tick and free the CPU with idle borrowed.
+ */
+static void idle_here(struct task_struct *prev)
+{
+	schedule_tail(prev);
+	tick_nohz_idle_enter();
+	local_irq_disable();
+	tick_nohz_idle_stop_tick();
+	local_irq_enable();
+	lkl_cpu_release();
+}
+
 struct task_struct *__switch_to(struct task_struct *prev,
 				struct task_struct *next)
 {
@@ -384,9 +405,12 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	void *jb[5];
 	void *exit_jb[5];
 
+	bool in_place = nt->parked && !lkl_halting;
+
 	nt->prev_sched = prev;
 	lkl_current = next;
-	cpu_set_owner(nt->host_tid);
+	if (!in_place)
+		cpu_set_owner(nt->host_tid);
 
 	if (jump) {
 		/* prev's thread_struct may be freed once next runs. */
@@ -399,7 +423,10 @@ struct task_struct *__switch_to(struct task_struct *prev,
 		pt->node = NULL;
 	}
 
-	lkl_ops->sem_up(nt->sem);
+	if (in_place)
+		idle_here(prev);
+	else
+		lkl_ops->sem_up(nt->sem);
 
 	if (jump)
 		__builtin_longjmp(jb, 1);

@@ -36,6 +36,11 @@ struct thread_struct {
 	void *exit_jb[5];
 	unsigned int host_task:1;
 	unsigned int killed:1;
+	/*
+	 * Idle task only: its thread sleeps in arch_cpu_idle(), and a switch
+	 * to idle is finished by the switching thread itself (threads.c).
+	 */
+	unsigned int parked:1;
 	void *jmp_buf[5];
 	/* Host task inside lkl_syscall(); written with the CPU held. */
 	int in_syscall;
