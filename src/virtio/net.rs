@@ -329,6 +329,19 @@ impl VirtioNet {
     /// Meant for one RX thread; it may block per [`RxNoBuffer`]. Raises the
     /// interrupt (without holding any lock) if the driver wants one.
     pub fn deliver(&self, frame: &[u8]) -> bool {
+        let mut notify = false;
+        let delivered = self.deliver_deferred(frame, &mut notify);
+        self.notify_rx(notify);
+        delivered
+    }
+
+    /// Like [`deliver`](Self::deliver), but leaves the interrupt to the
+    /// caller: sets `*notify` if the driver wants one, and the caller
+    /// passes it to [`notify_rx`](Self::notify_rx) after a batch, so a
+    /// burst of frames costs one interrupt. A deferred interrupt is raised
+    /// here before waiting for buffers (the driver frees them only after
+    /// it has seen the interrupt).
+    pub fn deliver_deferred(&self, frame: &[u8], notify: &mut bool) -> bool {
         // Outer None: not waited yet. Inner None: no time limit.
         let mut deadline: Option<Option<Instant>> = None;
         loop {
@@ -336,13 +349,15 @@ impl VirtioNet {
             // makes the wait below return at once, so none is missed.
             let seen = *lock(&self.rx_events);
             match self.try_deliver(frame) {
-                RxOutcome::Done { delivered, notify } => {
-                    if notify {
-                        self.raise(INT_VRING);
-                    }
+                RxOutcome::Done {
+                    delivered,
+                    notify: wanted,
+                } => {
+                    *notify |= wanted;
                     return delivered;
                 }
                 RxOutcome::Empty => {
+                    self.notify_rx(std::mem::take(notify));
                     let RxNoBuffer::Wait(max) = self.rx_no_buffer else {
                         unreachable!("try_deliver returns Empty only with RxNoBuffer::Wait");
                     };
@@ -357,6 +372,14 @@ impl VirtioNet {
                     }
                 }
             }
+        }
+    }
+
+    /// Raises the receive interrupt deferred by
+    /// [`deliver_deferred`](Self::deliver_deferred), if it is wanted.
+    pub fn notify_rx(&self, notify: bool) {
+        if notify {
+            self.raise(INT_VRING);
         }
     }
 

@@ -103,6 +103,20 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// Like [`advance`](Self::advance), but only from input already read:
+    /// `Ok(false)` when no complete frame is buffered (never blocks). Lets
+    /// a reader hand on every frame one read brought in as a batch.
+    pub fn advance_buffered(&mut self) -> Result<bool, ReadError> {
+        loop {
+            match self.decoder.advance() {
+                Some(Ok(())) => return Ok(true),
+                Some(Err(e)) if e.is_fatal() => return Err(ReadError::Decode(e)),
+                Some(Err(_)) => continue,
+                None => return Ok(false),
+            }
+        }
+    }
+
     /// The frame found by the last successful [`advance`](Self::advance).
     pub fn frame(&self) -> &[u8] {
         self.decoder.frame()
@@ -403,6 +417,42 @@ mod tests {
                 assert_eq!(r.stats().frames, frames.len() as u64);
                 assert_eq!(r.read_frame().unwrap(), None);
             }
+        }
+    }
+
+    #[test]
+    fn advance_buffered_hands_out_only_what_one_read_brought() {
+        // Small frames, so that all of them fit in one read.
+        let frames: Vec<_> = sample_frames()
+            .into_iter()
+            .filter(|f| f.len() <= 200)
+            .collect();
+        assert!(frames.len() > 2);
+        for framing in Framing::ALL {
+            let mut w = FrameWriter::new(Writes::default(), framing);
+            w.write_header().unwrap();
+            for f in &frames {
+                w.write_frame_now(f).unwrap();
+            }
+            let bytes = w.into_inner().0.concat();
+            // Nothing read yet: nothing buffered, and no read happens.
+            let mut r = FrameReader::new(
+                Pieces {
+                    data: &bytes,
+                    piece: bytes.len(),
+                    reads: 0,
+                },
+                framing,
+            );
+            assert!(!r.advance_buffered().unwrap(), "{framing}");
+            // One read brings everything in; the rest comes from the buffer.
+            assert!(r.advance().unwrap());
+            let mut got = vec![r.frame().to_vec()];
+            while r.advance_buffered().unwrap() {
+                got.push(r.frame().to_vec());
+            }
+            assert_eq!(got, frames, "{framing}");
+            assert!(!r.advance().unwrap(), "{framing}: end of input");
         }
     }
 
