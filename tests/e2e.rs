@@ -1232,3 +1232,138 @@ fn blocking_recv_treats_signals_and_timeouts_like_linux() {
         out.report()
     );
 }
+
+/// libc calls through ctypes, one case per line: a host signal whose
+/// handler has no SA_RESTART ends every kind of blocking call on instance
+/// sockets with EINTR, as on Linux (the kernel port marks the task
+/// signal-pending); with SA_RESTART, accept goes on and completes.
+const BLOCKING_SIGNALS_PY: &str = r#"
+import ctypes, errno, select, signal, socket, struct, threading, time
+
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGALRM, lambda signum, frame: None)
+
+def report(name, got, took, want):
+    verdict = "ok" if got == want else "WRONG, want " + want
+    print("%s: %s after %.2fs: %s" % (name, got, took, verdict), flush=True)
+
+def outcome(n, err):
+    return "ok" if n >= 0 else errno.errorcode.get(err, str(err))
+
+def timed(name, restart, alarm, want, call, later=None):
+    signal.siginterrupt(signal.SIGALRM, not restart)
+    if later:
+        delay, fn = later
+        def go():
+            time.sleep(delay)
+            fn()
+        threading.Thread(target=go, daemon=True).start()
+    signal.setitimer(signal.ITIMER_REAL, alarm)
+    start = time.monotonic()
+    ctypes.set_errno(0)
+    n = call()
+    err = ctypes.get_errno()
+    took = time.monotonic() - start
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    report(name, outcome(n, err), took, want)
+
+def listener():
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l.bind(("192.0.2.1", 0))
+    l.listen(1)
+    return l
+
+# accept
+l = listener()
+timed("accept, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.accept(l.fileno(), None, None))
+addr = l.getsockname()
+timed("accept, SA_RESTART handler: restarted", True, 0.3, "ok",
+      lambda: libc.accept(l.fileno(), None, None),
+      (0.8, lambda: socket.create_connection(addr)))
+l.close()
+
+# connect to an address nobody answers on the link (ARP never resolves)
+c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# sockaddr_in: family (host order), port (network order), address.
+sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", 7, socket.inet_aton("192.0.2.77"))
+timed("connect, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.connect(c.fileno(), sa, len(sa)))
+c.close()
+
+# send on a full socket: a peer that never reads
+l = listener()
+s = socket.create_connection(l.getsockname())
+peer, _ = l.accept()
+s.setblocking(False)
+try:
+    while True:
+        s.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+s.setblocking(True)
+buf = ctypes.create_string_buffer(1 << 20)
+timed("send on a full socket, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.send(s.fileno(), buf, 1 << 20, 0))
+s.close(); peer.close(); l.close()
+
+# recvmmsg
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("192.0.2.1", 0))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint),
+                ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+rbuf = ctypes.create_string_buffer(100)
+iov = iovec(ctypes.cast(rbuf, ctypes.c_void_p), 100)
+mm = (mmsghdr * 1)()
+mm[0].hdr.iov = ctypes.pointer(iov)
+mm[0].hdr.iovlen = 1
+timed("recvmmsg, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.recvmmsg(u.fileno(), mm, 1, 0, None))
+
+# poll and epoll over instance fds only
+class pollfd(ctypes.Structure):
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+pfd = pollfd(u.fileno(), select.POLLIN, 0)
+timed("poll on an instance fd, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.poll(ctypes.byref(pfd), 1, 5000))
+ep = libc.epoll_create1(0)
+ev = struct.pack("=IQ", select.EPOLLIN, 1)
+evbuf = ctypes.create_string_buffer(ev, 12)
+libc.epoll_ctl(ep, 1, u.fileno(), evbuf)
+out = ctypes.create_string_buffer(12 * 4)
+timed("epoll_wait on an instance fd, plain handler: EINTR", False, 0.3, "EINTR",
+      lambda: libc.epoll_wait(ep, out, 4, 5000))
+u.close()
+print("DONE", flush=True)
+"#;
+
+#[test]
+fn host_signals_end_every_blocking_instance_call() {
+    let dir = TempDir::new("blocking-signals");
+    let rx = dir.fifo("rx");
+    let tx = dir.fifo("tx");
+    let mut env = nic(0, &rx, &tx);
+    env.push(("IP0", "192.0.2.1/24".into()));
+    let script = dir.write("blocking_signals.py", BLOCKING_SIGNALS_PY.as_bytes());
+    let out = run(
+        "python3 blocking_signals.py",
+        preloaded(&dir, &env, &["/usr/bin/python3", &script]),
+        30,
+    );
+    out.ok();
+    let text = out.text();
+    assert!(text.contains("DONE"), "{}", out.report());
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(": ok")).count(),
+        7,
+        "{}",
+        out.report()
+    );
+}
