@@ -9,9 +9,10 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_ulong, c_ulonglong, c_void};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use lkl_sys::{lkl_host_operations, lkl_mutex, lkl_sem, lkl_thread_t, lkl_timer};
 
@@ -205,10 +206,12 @@ pub fn on_quiet_thread() -> bool {
 
 /// Runs `f`, which may write to a pipe whose reader left, without letting
 /// the program die of SIGPIPE: on the program's own threads SIGPIPE is
-/// blocked around `f` and a SIGPIPE it raised is discarded.
-pub fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
+/// blocked around `f`, and if `f` says a write failed with EPIPE (returns
+/// true) the SIGPIPE it raised is discarded.
+pub fn without_sigpipe(f: impl FnOnce() -> bool) {
     if on_quiet_thread() {
-        return f();
+        f();
+        return;
     }
     // SAFETY: signal mask manipulation on local sets, restored before
     // returning; sigtimedwait with a zero timeout never blocks.
@@ -218,8 +221,9 @@ pub fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
         libc::sigemptyset(&mut pipe);
         libc::sigaddset(&mut pipe, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-        let r = f();
-        if libc::sigismember(&old, libc::SIGPIPE) == 0 {
+        let broke = f();
+        // A SIGPIPE pending while the program blocked it may be its own.
+        if broke && libc::sigismember(&old, libc::SIGPIPE) == 0 {
             let mut pending: libc::sigset_t = std::mem::zeroed();
             libc::sigpending(&mut pending);
             if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
@@ -231,7 +235,6 @@ pub fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
             }
         }
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        r
     }
 }
 
@@ -339,15 +342,15 @@ unsafe extern "C" fn time() -> c_ulonglong {
 }
 
 /// A one-shot timer on its own thread.
+/// A one-shot kernel timer: a host timerfd, and a thread that sleeps in
+/// read() on it and runs the callback at each expiry. Re-arming is one
+/// timerfd_settime from the calling thread and wakes nobody: the clock
+/// event is re-armed on every idle entry and exit, so a thread woken per
+/// re-arm would cost a host context switch each time.
 struct Timer {
-    state: Mutex<TimerState>,
-    cv: Condvar,
+    fd: OwnedFd,
+    shutdown: AtomicBool,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-struct TimerState {
-    deadline: Option<Instant>,
-    shutdown: bool,
 }
 
 struct TimerFn {
@@ -359,31 +362,41 @@ unsafe impl Send for TimerFn {}
 
 impl Timer {
     fn run(&self, cb: TimerFn) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if st.shutdown {
+            let mut expirations = 0u64;
+            // SAFETY: eight bytes into a local from our timerfd.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    (&mut expirations as *mut u64).cast(),
+                    8,
+                )
+            };
+            if self.shutdown.load(Ordering::SeqCst) {
                 return;
             }
-            match st.deadline {
-                None => st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now < d {
-                        st = self
-                            .cv
-                            .wait_timeout(st, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                        continue;
-                    }
-                    st.deadline = None;
-                    drop(st);
-                    // SAFETY: the kernel's callback and argument.
-                    unsafe { (cb.f)(cb.arg) };
-                    st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                }
+            if n == 8 {
+                // SAFETY: the kernel's callback and argument.
+                unsafe { (cb.f)(cb.arg) };
             }
         }
+    }
+
+    /// Arms the timer `delta` from now (a zero value would disarm it).
+    fn arm(&self, delta: Duration) {
+        let delta = delta.max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: delta.as_secs() as _,
+                tv_nsec: delta.subsec_nanos() as _,
+            },
+        };
+        // SAFETY: our timerfd and a local itimerspec.
+        unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
     }
 }
 
@@ -394,12 +407,19 @@ unsafe extern "C" fn timer_alloc(
     let Some(f) = f else {
         return std::ptr::null_mut();
     };
+    // SAFETY: no pointers.
+    let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) };
+    if fd < 0 {
+        log::error!(
+            "cannot make the kernel's timer: {}",
+            std::io::Error::last_os_error()
+        );
+        return std::ptr::null_mut();
+    }
     let timer = Arc::new(Timer {
-        state: Mutex::new(TimerState {
-            deadline: None,
-            shutdown: false,
-        }),
-        cv: Condvar::new(),
+        // SAFETY: a new fd that nothing else owns.
+        fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        shutdown: AtomicBool::new(false),
         thread: Mutex::new(None),
     });
     let t2 = Arc::clone(&timer);
@@ -417,22 +437,16 @@ unsafe extern "C" fn timer_alloc(
 unsafe extern "C" fn timer_set_oneshot(t: *mut lkl_timer, delta_ns: c_ulonglong) -> c_int {
     // SAFETY: a live timer from timer_alloc.
     let timer = unsafe { &*(t as *const Timer) };
-    let mut st = timer.state.lock().unwrap_or_else(|e| e.into_inner());
-    st.deadline = Some(Instant::now() + Duration::from_nanos(delta_ns));
-    drop(st);
-    timer.cv.notify_one();
+    timer.arm(Duration::from_nanos(delta_ns));
     0
 }
 
 unsafe extern "C" fn timer_free(t: *mut lkl_timer) {
     // SAFETY: from Arc::into_raw in timer_alloc, freed once.
     let timer = unsafe { Arc::from_raw(t as *const Timer) };
-    timer
-        .state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .shutdown = true;
-    timer.cv.notify_one();
+    timer.shutdown.store(true, Ordering::SeqCst);
+    // Wakes the thread out of its read.
+    timer.arm(Duration::ZERO);
     let handle = timer
         .thread
         .lock()

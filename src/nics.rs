@@ -71,9 +71,17 @@ impl FrameSink for LateSink {
     fn send(&mut self, frame: &[u8]) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sink) = st.sink.as_mut() {
+            if sink.is_closed() {
+                // Only counted: nothing is written.
+                sink.send(frame);
+                return;
+            }
             // TX runs on whichever thread kicked the queue, maybe the
             // program's own: a reader that left must not kill it.
-            host::without_sigpipe(|| sink.send(frame));
+            host::without_sigpipe(|| {
+                sink.send(frame);
+                sink.is_closed()
+            });
             return;
         }
         if st.pending.len() >= PENDING_TX_MAX {
