@@ -258,31 +258,61 @@ where
     })
 }
 
-struct SendPtr(*mut c_void);
-// SAFETY: the kernel hands the argument to exactly one new thread.
-unsafe impl Send for SendPtr {}
+/// What a new kernel thread starts with.
+struct ThreadStart {
+    f: unsafe extern "C" fn(*mut c_void),
+    arg: *mut c_void,
+}
 
+extern "C" {
+    // glibc 2.32+: the new thread starts with this mask, so the caller's
+    // own mask is never touched.
+    fn pthread_attr_setsigmask_np(
+        attr: *mut libc::pthread_attr_t,
+        sigmask: *const libc::sigset_t,
+    ) -> c_int;
+}
+
+extern "C" fn kernel_thread_main(start: *mut c_void) -> *mut c_void {
+    // SAFETY: the Box made by thread_create, handed to this thread only.
+    let start = unsafe { Box::from_raw(start.cast::<ThreadStart>()) };
+    QUIET_THREAD.with(|q| q.set(true));
+    // SAFETY: the kernel's thread entry with the argument it chose.
+    unsafe { (start.f)(start.arg) };
+    std::ptr::null_mut()
+}
+
+// A plain pthread rather than std::thread: kernel threads are made on the
+// boot path, and std adds per thread an alternate signal stack (mmap,
+// mprotect, sigaltstack), a name and two signal mask changes.
 unsafe extern "C" fn thread_create(
     f: Option<unsafe extern "C" fn(*mut c_void)>,
     arg: *mut c_void,
 ) -> lkl_thread_t {
     let Some(f) = f else { return 0 };
-    let arg = SendPtr(arg);
-    let spawned = spawn_quiet("lkl", KERNEL_THREAD_STACK, move || {
-        let arg = arg;
-        // SAFETY: the kernel's thread entry with the argument it chose.
-        unsafe { f(arg.0) }
-    });
-    match spawned {
-        Ok(handle) => {
-            use std::os::unix::thread::JoinHandleExt;
-            // The kernel joins it by id (thread_join).
-            handle.into_pthread_t() as lkl_thread_t
+    let start = Box::into_raw(Box::new(ThreadStart { f, arg }));
+    // SAFETY: attr and mask are local and initialised before use; the
+    // thread gets the Box exactly once (freed here if it never starts).
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstacksize(&mut attr, KERNEL_THREAD_STACK);
+        pthread_attr_setsigmask_np(&mut attr, &all);
+        let mut tid: libc::pthread_t = 0;
+        let r = libc::pthread_create(&mut tid, &attr, kernel_thread_main, start.cast());
+        libc::pthread_attr_destroy(&mut attr);
+        if r != 0 {
+            drop(Box::from_raw(start));
+            log::error!(
+                "cannot start a kernel thread: {}",
+                std::io::Error::from_raw_os_error(r)
+            );
+            return 0;
         }
-        Err(e) => {
-            log::error!("cannot start a kernel thread: {e}");
-            0
-        }
+        // The kernel joins it by id (thread_join).
+        tid as lkl_thread_t
     }
 }
 
