@@ -18,13 +18,7 @@
 #
 #   examples/chain.sh
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-if [ ! -x "$bin/stdpkt" ] || [ ! -f "$bin/libstdpkt.so" ]; then
-    echo "building stdpkt (cargo build --release -p stdpkt -p stdpkt-preload)" >&2
-    (cd "$here" && PATH=$PATH:$HOME/.cargo/bin CARGO_TARGET_DIR=$here/target \
-        cargo build --release -q -p stdpkt -p stdpkt-preload >&2)
-fi
+. "$(dirname "$0")/common.sh"
 RUN=("$bin/stdpkt" run)
 
 dir=$(mktemp -d)

@@ -19,26 +19,11 @@
 #
 #   examples/nat-filter.sh
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-if [ ! -x "$bin/stdpkt" ] || [ ! -x "$bin/pktparser" ] || [ ! -f "$bin/libstdpkt.so" ]; then
-    echo "building stdpkt (cargo build --release -p stdpkt -p stdpkt-preload)" >&2
-    (cd "$here" && PATH=$PATH:$HOME/.cargo/bin CARGO_TARGET_DIR=$here/target \
-        cargo build --release -q -p stdpkt -p stdpkt-preload >&2)
-fi
+. "$(dirname "$0")/common.sh"
 RUN=("$bin/stdpkt" run)
 
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-
-# Waits (at most 10 s) until FILE is not empty.
-await_file() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$1" ] && return 0
-        sleep 0.05
-    done
-}
 
 # Waits until the instance in process PID lingers: its program's main has
 # returned, so the instance is configured and the program's work (the

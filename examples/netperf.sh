@@ -12,28 +12,12 @@
 #
 #   examples/netperf.sh [SECONDS]   (default 2)
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-if [ ! -x "$bin/stdpkt" ] || [ ! -f "$bin/libstdpkt.so" ]; then
-    echo "building stdpkt (cargo build --release -p stdpkt -p stdpkt-preload)" >&2
-    (cd "$here" && PATH=$PATH:$HOME/.cargo/bin CARGO_TARGET_DIR=$here/target \
-        cargo build --release -q -p stdpkt -p stdpkt-preload >&2)
-fi
+. "$(dirname "$0")/common.sh"
 RUN=("$bin/stdpkt" run)
 secs=${1:-2}
 
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-
-# Waits (at most 10 s) until FILE holds PATTERN.
-await() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "### warning: no '$2' in $1 after 10 s" >&2
-}
 
 mkfifo "$dir/back"
 

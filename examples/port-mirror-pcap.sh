@@ -13,21 +13,10 @@
 #
 #   examples/port-mirror-pcap.sh
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-HIJACK=$here/scripts/lkl-hijack.sh
+. "$(dirname "$0")/common.sh"
 
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-
-# Waits (at most 10 s) until FILE holds PATTERN.
-await() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "### warning: no '$2' in $1 after 10 s" >&2
-}
 
 mkfifo "$dir/a_out" "$dir/a2b" "$dir/b2a" "$dir/mirror"
 

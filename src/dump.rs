@@ -134,7 +134,7 @@ pub fn dump_stdio(tool: &str, from: Framing) -> ExitCode {
     let (input, output) = match (dup(io::stdin().as_fd()), dup(io::stdout().as_fd())) {
         (Ok(i), Ok(o)) => (i, o),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{tool}: cannot use stdin/stdout: {e}");
+            crate::sayln!("{tool}: cannot use stdin/stdout: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -142,12 +142,12 @@ pub fn dump_stdio(tool: &str, from: Framing) -> ExitCode {
         Ok(stats) => (stats, ExitCode::SUCCESS),
         Err(e) if e.is_broken_pipe() => return ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            crate::sayln!("{tool}: {e}");
             (e.stats, ExitCode::FAILURE)
         }
     };
     if let Some(summary) = stats.drop_summary() {
-        eprintln!("{tool}: {summary}");
+        crate::sayln!("{tool}: {summary}");
     }
     status
 }

@@ -225,14 +225,14 @@ fn instance(args: InstanceArgs) -> ExitCode {
     let inst = match stdpkt::instance::start_from_env() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("{e}");
+            stdpkt::sayln!("{e}");
             return ExitCode::from(e.exit_status() as u8);
         }
     };
     let mut status = ExitCode::SUCCESS;
     for (dst, prefix, gw) in &args.route {
         if let Err(e) = stdpkt::netconf::add_route(*dst, *prefix, Some(*gw), None) {
-            eprintln!("stdpkt instance: route {dst}/{prefix} via {gw}: {e}");
+            stdpkt::sayln!("stdpkt instance: route {dst}/{prefix} via {gw}: {e}");
             return ExitCode::from(2);
         }
     }
@@ -243,13 +243,18 @@ fn instance(args: InstanceArgs) -> ExitCode {
             Ok(r) => {
                 let mut ms: Vec<f64> = r.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
                 ms.sort_by(|a, b| a.total_cmp(b));
-                let avg = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+                // No replies: 0, not the -0.0 an empty float sum gives.
+                let avg = if ms.is_empty() {
+                    0.0
+                } else {
+                    ms.iter().sum::<f64>() / ms.len() as f64
+                };
                 let pick = |q: f64| {
                     ms.get(((ms.len() as f64 * q) as usize).min(ms.len().saturating_sub(1)))
                         .copied()
                         .unwrap_or(0.0)
                 };
-                eprintln!(
+                stdpkt::sayln!(
                     "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms, rtt min/avg/p99/max = {:.3}/{avg:.3}/{:.3}/{:.3} ms",
                     r.sent,
                     r.received,
@@ -263,7 +268,7 @@ fn instance(args: InstanceArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("stdpkt instance: ping {dst}: {e}");
+                stdpkt::sayln!("stdpkt instance: ping {dst}: {e}");
                 status = ExitCode::FAILURE;
             }
         }
@@ -272,7 +277,7 @@ fn instance(args: InstanceArgs) -> ExitCode {
         inst.linger();
     }
     for line in inst.drop_report() {
-        eprintln!("stdpkt: {line}");
+        stdpkt::sayln!("stdpkt: {line}");
     }
     status
 }
@@ -693,7 +698,7 @@ fn run(args: RunArgs) -> ExitCode {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let fail = |status: u8, msg: &str| {
-        eprintln!("stdpkt run: {msg}");
+        stdpkt::sayln!("stdpkt run: {msg}");
         ExitCode::from(status)
     };
     let vars = match run_vars(&args) {
@@ -757,7 +762,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let kind = elf_kind(&path);
     if kind == ElfKind::Static {
-        eprintln!(
+        stdpkt::sayln!(
             "stdpkt run: warning: {} is statically linked: it will not see the instance",
             path.display()
         );

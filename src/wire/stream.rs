@@ -327,7 +327,7 @@ pub fn convert_stdio(tool: &str, from: Framing, to: OutputFormat) -> std::proces
     let (input, output) = match (dup(io::stdin().as_fd()), dup(io::stdout().as_fd())) {
         (Ok(i), Ok(o)) => (i, o),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{tool}: cannot use stdin/stdout: {e}");
+            crate::sayln!("{tool}: cannot use stdin/stdout: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -335,12 +335,12 @@ pub fn convert_stdio(tool: &str, from: Framing, to: OutputFormat) -> std::proces
         Ok(stats) => (stats, ExitCode::SUCCESS),
         Err(e) if e.is_broken_pipe() => return ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            crate::sayln!("{tool}: {e}");
             (e.stats, ExitCode::FAILURE)
         }
     };
     if let Some(summary) = stats.drop_summary() {
-        eprintln!("{tool}: {summary}");
+        crate::sayln!("{tool}: {summary}");
     }
     status
 }
