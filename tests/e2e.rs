@@ -1209,16 +1209,19 @@ case("data before the call: no wait", True, None, None, 0.0, "data")
 print("DONE", flush=True)
 "#;
 
-#[test]
-fn blocking_recv_treats_signals_and_timeouts_like_linux() {
-    let dir = TempDir::new("recv-signals");
+/// Runs a Python script of cases in one instance (eth0 192.0.2.1/24 on
+/// fifos nobody else opens) and checks that it finished with `cases`
+/// lines ending in ": ok".
+fn python_cases(tag: &str, source: &str, cases: usize) {
+    let dir = TempDir::new(tag);
     let rx = dir.fifo("rx");
     let tx = dir.fifo("tx");
     let mut env = nic(0, &rx, &tx);
     env.push(("IP0", "192.0.2.1/24".into()));
-    let script = dir.write("recv_signals.py", RECV_SIGNALS_PY.as_bytes());
+    let name = format!("{tag}.py");
+    let script = dir.write(&name, source.as_bytes());
     let out = run(
-        "python3 recv_signals.py",
+        &format!("python3 {name}"),
         preloaded(&dir, &env, &["/usr/bin/python3", &script]),
         30,
     );
@@ -1227,10 +1230,15 @@ fn blocking_recv_treats_signals_and_timeouts_like_linux() {
     assert!(text.contains("DONE"), "{}", out.report());
     assert_eq!(
         text.lines().filter(|l| l.ends_with(": ok")).count(),
-        5,
+        cases,
         "{}",
         out.report()
     );
+}
+
+#[test]
+fn blocking_recv_treats_signals_and_timeouts_like_linux() {
+    python_cases("recv-signals", RECV_SIGNALS_PY, 5);
 }
 
 /// libc calls through ctypes, one case per line: a host signal whose
@@ -1346,24 +1354,5 @@ print("DONE", flush=True)
 
 #[test]
 fn host_signals_end_every_blocking_instance_call() {
-    let dir = TempDir::new("blocking-signals");
-    let rx = dir.fifo("rx");
-    let tx = dir.fifo("tx");
-    let mut env = nic(0, &rx, &tx);
-    env.push(("IP0", "192.0.2.1/24".into()));
-    let script = dir.write("blocking_signals.py", BLOCKING_SIGNALS_PY.as_bytes());
-    let out = run(
-        "python3 blocking_signals.py",
-        preloaded(&dir, &env, &["/usr/bin/python3", &script]),
-        30,
-    );
-    out.ok();
-    let text = out.text();
-    assert!(text.contains("DONE"), "{}", out.report());
-    assert_eq!(
-        text.lines().filter(|l| l.ends_with(": ok")).count(),
-        7,
-        "{}",
-        out.report()
-    );
+    python_cases("blocking-signals", BLOCKING_SIGNALS_PY, 7);
 }
