@@ -56,7 +56,10 @@ fn take_stdio(fd: i32) -> io::Result<OwnedFd> {
 }
 
 /// A TX sink whose stream may open later (a fifo waits for its reader):
-/// until then frames are queued, so nothing sent at start-up is lost.
+/// until then frames are queued, so nothing sent at start-up is lost. When
+/// the reader of a fifo leaves, the fifo is opened again in the background
+/// for the next reader; frames sent meanwhile are dropped (and counted), as
+/// on an unplugged cable.
 struct LateSink {
     state: Arc<Mutex<LateState>>,
 }
@@ -64,31 +67,89 @@ struct LateSink {
 struct LateState {
     sink: Option<StreamSink<File>>,
     pending: VecDeque<Vec<u8>>,
+    /// Frames dropped from a full queue before the first open.
     dropped: u64,
+    /// The TX path, for opening again after its reader left.
+    path: Option<(std::path::PathBuf, Framing)>,
+    /// Set while the path is opened again for a new reader.
+    reopening: bool,
+    /// Frames lost by earlier sinks of this NIC, and while reopening.
+    lost: u64,
 }
 
 impl FrameSink for LateSink {
     fn send(&mut self, frame: &[u8]) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sink) = st.sink.as_mut() {
-            if sink.is_closed() {
-                // Only counted: nothing is written.
-                sink.send(frame);
-                return;
-            }
-            // TX runs on whichever thread kicked the queue, maybe the
-            // program's own: a reader that left must not kill it.
-            host::without_sigpipe(|| {
-                sink.send(frame);
-                sink.is_closed()
-            });
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Through a plain reference, so that borrows of fields split.
+        let st = &mut *guard;
+        if st.reopening {
+            st.lost += 1;
             return;
         }
-        if st.pending.len() >= PENDING_TX_MAX {
-            st.pending.pop_front();
-            st.dropped += 1;
+        let Some(sink) = st.sink.as_mut() else {
+            if st.pending.len() >= PENDING_TX_MAX {
+                st.pending.pop_front();
+                st.dropped += 1;
+            }
+            st.pending.push_back(frame.to_vec());
+            return;
+        };
+        if sink.is_closed() {
+            // Only counted: nothing is written.
+            sink.send(frame);
+            return;
         }
-        st.pending.push_back(frame.to_vec());
+        // TX runs on whichever thread kicked the queue, maybe the
+        // program's own: a reader that left must not kill it.
+        host::without_sigpipe(|| {
+            sink.send(frame);
+            sink.is_closed()
+        });
+        if sink.reader_gone() && st.path.is_some() {
+            let s = sink.stats();
+            st.lost += s.dropped_closed + s.dropped_error + s.dropped_invalid;
+            st.sink = None;
+            st.reopening = true;
+            log::info!("tx: waiting for a new reader");
+            open_tx_in_background(self.state.clone(), st);
+        }
+    }
+}
+
+/// Opens the TX path of `state` on a background thread (a fifo's open waits
+/// for its reader) and installs the sink, sending the queued frames.
+fn open_tx_in_background(state: Arc<Mutex<LateState>>, st: &mut LateState) {
+    let Some((p, format)) = st.path.clone() else {
+        return;
+    };
+    let opener = move || {
+        let opened = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&p)
+            .and_then(|f| StreamSink::new(f, format));
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.reopening = false;
+        match opened {
+            Ok(mut sink) => {
+                for frame in s.pending.drain(..) {
+                    sink.send(&frame);
+                }
+                s.sink = Some(sink);
+            }
+            Err(e) => {
+                log::error!("{}: {e}", p.display());
+                // Nothing will ever read: stop queueing.
+                s.path = None;
+                s.reopening = true;
+            }
+        }
+    };
+    if let Err(e) = spawn_with_signals_blocked("stdpkt-txopen", opener) {
+        log::error!("tx: cannot start the opener: {e}");
+        st.path = None;
+        st.reopening = true;
     }
 }
 
@@ -171,6 +232,9 @@ impl Nic {
             sink: None,
             pending: VecDeque::new(),
             dropped: 0,
+            path: None,
+            reopening: false,
+            lost: 0,
         }));
 
         match &config.tx {
@@ -185,29 +249,12 @@ impl Nic {
                 // A fifo's open blocks until its reader opens it, maybe in a
                 // process that starts after us: open in the background.
                 check_path(p, false).map_err(|e| format!("{name}: {}: {e}", p.display()))?;
-                let p = p.clone();
-                let st = state.clone();
-                spawn_with_signals_blocked("stdpkt-txopen", move || {
-                    match OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&p)
-                    {
-                        Ok(f) => match StreamSink::new(f, format) {
-                            Ok(mut sink) => {
-                                let mut s = st.lock().unwrap_or_else(|e| e.into_inner());
-                                for frame in s.pending.drain(..) {
-                                    sink.send(&frame);
-                                }
-                                s.sink = Some(sink);
-                            }
-                            Err(e) => log::error!("{}: {e}", p.display()),
-                        },
-                        Err(e) => log::error!("{}: {e}", p.display()),
-                    }
-                })
-                .map_err(|e| format!("{name}: {e}"))?;
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                st.path = Some((p.clone(), format));
+                open_tx_in_background(state.clone(), &mut st);
+                if st.path.is_none() {
+                    return Err(format!("{name}: cannot start the opener thread"));
+                }
             }
         }
 
@@ -327,9 +374,12 @@ impl Nic {
             }
         }
         let st = self.tx_state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lost = st.lost;
         if let Some(sink) = &st.sink {
             let s = sink.stats();
-            let lost = s.dropped_closed + s.dropped_error + s.dropped_invalid;
+            lost += s.dropped_closed + s.dropped_error + s.dropped_invalid;
+        }
+        {
             if lost > 0 {
                 parts.push(format!(
                     "output: {lost} frames dropped (reader gone or write error)"

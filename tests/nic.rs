@@ -305,3 +305,37 @@ fn malformed_frames_are_dropped_counted_and_the_rest_arrive() {
         "B's report: {berr}"
     );
 }
+
+/// A server instance whose input fifo is held open for writing (as a shell
+/// would, `exec 3<>fifo`) serves clients one after another: when a client
+/// leaves, the server's output fifo is opened again for the next reader,
+/// even if the server wrote to it meanwhile (EPIPE).
+#[test]
+fn server_serves_clients_one_after_another() {
+    use std::io::Write;
+    let dir = TempDir::new("clients");
+    let a2b = dir.fifo("a2b");
+    let b2a = dir.fifo("b2a");
+    // Read+write: opens at once, and the server's input never ends.
+    let mut hold = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&a2b)
+        .expect("open a2b");
+    let _b = responder(&dir, &a2b, &b2a, "raw");
+    for client in 1..=2 {
+        let out = pinger(&b2a, &a2b, "raw", &["192.0.2.2"]);
+        let err = &out.stderr;
+        assert!(
+            err.contains("192.0.2.2: 3 sent, 3 received, 0% loss"),
+            "client {client}:\n{err}"
+        );
+        // With no client, make the server answer something: its write
+        // to the fifo nobody reads fails with EPIPE.
+        hold.write_all(&common::frames::raw_stream(
+            &[common::frames::arp_request()],
+        ))
+        .expect("write a2b");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

@@ -383,6 +383,11 @@ impl<W: Write + AsFd> StreamSink<W> {
     }
 
     /// Whether the sink has stopped writing.
+    /// Whether the reader of the stream left (EPIPE).
+    pub fn reader_gone(&self) -> bool {
+        matches!(self.closed, Some(Closed::Pipe))
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
     }
