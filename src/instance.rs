@@ -81,7 +81,9 @@ pub fn get() -> Option<&'static Instance> {
 }
 
 /// Default kernel command line; `STDPKT_BOOT` is appended (later wins).
-const DEFAULT_BOOT: &str = "mem=32M loglevel=4";
+/// RAM is mapped lazily, so a larger `mem=` costs little resident memory
+/// until it is used; 64 MiB leaves room for many busy TCP connections.
+const DEFAULT_BOOT: &str = "mem=64M loglevel=4";
 
 /// Starts the instance described by the environment. Called once per
 /// process (later calls return the same instance or fail).
@@ -212,6 +214,20 @@ fn setup_basics(config: &Config) -> Result<(), StartError> {
         "net.ipv4.ping_group_range",
         kernel::write_file("/proc/sys/net/ipv4/ping_group_range", b"0 2147483647"),
     )?;
+    // Linux gives TCP at most 3/32 of RAM, sized for machines with
+    // gigabytes; in an instance's small RAM that starves a few dozen busy
+    // connections (buffers shrink under pressure, and programs that write
+    // much before they read can stall). Let TCP use up to half of it.
+    // STDPKT_SYSCTL, applied next, can set it back.
+    let pages =
+        tcp_mem_pages().map_err(|e| StartError::Setup("reading /proc/meminfo".into(), e))?;
+    setup(
+        "net.ipv4.tcp_mem",
+        kernel::write_file(
+            "/proc/sys/net/ipv4/tcp_mem",
+            format!("{} {} {}", pages / 8, pages / 4, pages / 2).as_bytes(),
+        ),
+    )?;
     for s in &config.sysctls {
         let path = format!("/proc/sys/{}", s.proc_path());
         setup(
@@ -220,4 +236,15 @@ fn setup_basics(config: &Config) -> Result<(), StartError> {
         )?;
     }
     Ok(())
+}
+
+/// The kernel's RAM in pages, from its /proc/meminfo.
+fn tcp_mem_pages() -> Result<u64, Errno> {
+    let text = kernel::read_file("/proc/meminfo")?;
+    let text = String::from_utf8_lossy(&text);
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 4)
+        .ok_or(Errno(libc::EINVAL))
 }

@@ -973,6 +973,67 @@ fn nc_carries_ten_mebibytes_intact() {
     assert_eq!(sha256(&input), sha256(&output));
 }
 
+/// An asyncio echo server in B; in A, 50 concurrent connections each
+/// write 200 kB before reading anything back. That needs about 20 MB of
+/// TCP buffers in each instance at once: with Linux's default TCP memory
+/// limit for a small RAM (3/32 of it) the writes stalled for good.
+const ECHO_SERVER_PY: &str = r#"
+import asyncio
+async def handle(r, w):
+    while data := await r.read(65536):
+        w.write(data)
+        await w.drain()
+    w.close()
+async def main():
+    s = await asyncio.start_server(handle, "192.0.2.2", 9000)
+    print("serving", flush=True)
+    async with s:
+        await s.serve_forever()
+asyncio.run(main())
+"#;
+
+const ECHO_CLIENTS_PY: &str = r#"
+import asyncio, os
+async def one():
+    r, w = await asyncio.open_connection("192.0.2.2", 9000)
+    data = os.urandom(200_000)
+    w.write(data)
+    await w.drain()
+    got = b""
+    while len(got) < len(data):
+        got += await r.read(65536)
+    w.close()
+    return got == data
+async def main():
+    res = await asyncio.gather(*[one() for _ in range(50)])
+    print("intact", sum(res), "of", len(res), flush=True)
+asyncio.run(main())
+"#;
+
+#[test]
+fn fifty_asyncio_connections_that_write_before_reading() {
+    let p = Pair::new("asyncio");
+    let server = p.dir.write("server.py", ECHO_SERVER_PY.as_bytes());
+    let clients = p.dir.write("clients.py", ECHO_CLIENTS_PY.as_bytes());
+    let mut b = Proc::start(
+        "asyncio server (B)",
+        preloaded(&p.dir, &p.b("192.0.2.2/24"), &["/usr/bin/python3", &server]),
+    );
+    b.wait_for(false, "serving", 20);
+    let out = run(
+        "asyncio clients (A)",
+        preloaded(
+            &p.dir,
+            &p.a("192.0.2.1/24"),
+            &["/usr/bin/python3", &clients],
+        ),
+        60,
+    );
+    out.ok();
+    assert!(out.text().contains("intact 50 of 50"), "{}", out.report());
+    drop(b);
+}
+
 // --------------------------------------------------------------- 7. socat
 
 /// R does not forward (no ip_forward): data from A reaches B only through
