@@ -137,6 +137,11 @@ fn setup_nic(nic: &mut Nic) -> Result<(), StartError> {
     if kname != name {
         netconf::rename_link(index, &name).map_err(|e| err("renaming", e))?;
     }
+    // No duplicate address detection for the link-local address made when
+    // the link comes up (the configured ones are added with NODAD): it
+    // would keep fe80:: unusable for a second after start-up.
+    kernel::write_file(&format!("/proc/sys/net/ipv6/conf/{name}/accept_dad"), b"0")
+        .map_err(|e| err("net.ipv6.conf accept_dad", e))?;
     netconf::set_link(index, true, c.mtu).map_err(|e| err("bringing it up", e))?;
     for a in &c.addrs {
         netconf::add_addr(index, a.addr, a.prefix).map_err(|e| err(&format!("adding {a}"), e))?;

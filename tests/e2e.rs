@@ -501,6 +501,28 @@ fn ping_ipv6_between_two_instances() {
     ping_between_two_instances("ping6", "2001:db8::2");
 }
 
+/// B's link-local address (from MAC_B), its scope given as an interface
+/// name: glibc maps such names with the host's interfaces unless the
+/// preload library steps in, and the link-local address must be usable at
+/// once (no duplicate address detection delay).
+#[test]
+fn ping_ipv6_link_local_by_interface_name() {
+    let p = Pair::new("ping6ll");
+    let _b = sleeper(&p.dir, &p.b("192.0.2.2/24,2001:db8::2/64"));
+    let out = ping(
+        &p.dir,
+        &p.a("192.0.2.1/24,2001:db8::1/64"),
+        "fe80::ff:fe00:b%eth0",
+    );
+    out.ok();
+    assert_loss(&out, "0%");
+    assert!(
+        out.text().contains("from fe80::ff:fe00:b%eth0: icmp_seq=1"),
+        "{}",
+        out.report()
+    );
+}
+
 // ------------------------------------------------------------------ 2. ip
 
 #[test]

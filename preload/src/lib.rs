@@ -68,7 +68,8 @@
 //!
 //! glibc's own internal calls (its DNS resolver, `getaddrinfo`'s
 //! `AI_ADDRCONFIG` check, stdio on an `fdopen`ed socket, ...) use private
-//! entry points that no preload can see: they run on the host.
+//! entry points that no preload can see: they run on the host. Scope names
+//! in IPv6 addresses are mapped in front of glibc (`scope`).
 
 // The exported functions are C ABI entry points whose contract is the C
 // library's (see their man pages), not something a `# Safety` section in
@@ -87,6 +88,7 @@ mod ifaddrs;
 mod io;
 mod net;
 mod poll;
+mod scope;
 
 /// The instance is not (yet) up: everything goes to the host.
 const OFF: u8 = 0;
