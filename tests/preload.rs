@@ -459,3 +459,34 @@ fn unprivileged_user_gets_root_inside_the_instance() {
         out.ok();
     }
 }
+
+/// getaddrinfo's AI_ADDRCONFIG looks at the instance's addresses, by
+/// glibc's rule: an instance with only IPv6 (and loopback) narrows an
+/// unspecified family to IPv6. The host's own addresses play no part.
+#[test]
+fn addrconfig_sees_the_instance_addresses() {
+    const GAI: &str = r#"
+import socket
+for h in ["192.0.2.7", "2001:db8::7"]:
+    try:
+        fams = {a[0].name for a in socket.getaddrinfo(h, 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)}
+        print(h, ",".join(sorted(fams)))
+    except socket.gaierror as e:
+        print(h, "error", e.errno)
+"#;
+    let rx = TempDir::new("gai");
+    let script = rx.write("gai.py", GAI.as_bytes());
+    let out = run_env(
+        true,
+        &["/usr/bin/python3", &script],
+        &[("IF0", "/dev/null|/dev/null"), ("IP0", "2001:db8::1/64")],
+        30,
+    );
+    out.ok();
+    assert!(out.stdout.contains("192.0.2.7 error"), "{}", out.show());
+    assert!(
+        out.stdout.contains("2001:db8::7 AF_INET6"),
+        "{}",
+        out.show()
+    );
+}

@@ -193,6 +193,28 @@ struct Addr {
     broadcast: Option<Vec<u8>>,
 }
 
+/// Whether the instance has an IPv4 address other than 127.0.0.1, and an
+/// IPv6 address other than ::1: glibc's test for AI_ADDRCONFIG.
+pub(crate) fn families_configured() -> Result<(bool, bool), c_int> {
+    let mut v4 = false;
+    let mut v6 = false;
+    for a in addrs()? {
+        let Some(addr) = a.local.as_ref().or(a.address.as_ref()) else {
+            continue;
+        };
+        match a.family as c_int {
+            libc::AF_INET => v4 |= addr.as_slice() != [127, 0, 0, 1],
+            libc::AF_INET6 => {
+                let mut lo = [0u8; 16];
+                lo[15] = 1;
+                v6 |= addr.as_slice() != lo;
+            }
+            _ => {}
+        }
+    }
+    Ok((v4, v6))
+}
+
 fn addrs() -> Result<Vec<Addr>, c_int> {
     let mut out = Vec::new();
     for m in dump(RTM_GETADDR, 8)? {

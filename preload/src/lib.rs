@@ -66,10 +66,11 @@
 //!
 //! # Known gaps
 //!
-//! glibc's own internal calls (its DNS resolver, `getaddrinfo`'s
-//! `AI_ADDRCONFIG` check, stdio on an `fdopen`ed socket, ...) use private
-//! entry points that no preload can see: they run on the host. Scope names
-//! in IPv6 addresses are mapped in front of glibc (`scope`).
+//! glibc's own internal calls (its DNS resolver, stdio on an `fdopen`ed
+//! socket, ...) use private entry points that no preload can see: they run
+//! on the host. Where getaddrinfo/getnameinfo depend on interfaces (scope
+//! names in IPv6 addresses, AI_ADDRCONFIG), the `scope` module answers in
+//! front of glibc.
 
 // The exported functions are C ABI entry points whose contract is the C
 // library's (see their man pages), not something a `# Safety` section in

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! IPv6 scope ids written as interface names (`fe80::1%eth0`) in
-//! getaddrinfo and getnameinfo.
+//! getaddrinfo and getnameinfo where glibc would look at the host's
+//! interfaces through internal calls no preload can see:
 //!
-//! glibc maps between scope names and numbers with its own internal
-//! if_nametoindex/if_indextoname, which no preload can see: they would
-//! name the host's interfaces, not the instance's. So a name in the node
-//! given to getaddrinfo is turned into the instance's index first, and the
-//! number getnameinfo would write is turned into the instance's name.
+//! - IPv6 scope ids written as interface names (`fe80::1%eth0`): a name in
+//!   the node given to getaddrinfo is turned into the instance's index
+//!   first, and the scope getnameinfo writes is named after the instance's
+//!   interface with that index;
+//! - AI_ADDRCONFIG: glibc's rule applied to the address families the
+//!   instance has addresses of (not counting loopback).
 
 use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 
@@ -44,19 +45,46 @@ pub unsafe extern "C" fn getaddrinfo(
     res: *mut *mut addrinfo,
 ) -> c_int {
     let real = real!(getaddrinfo: fn(*const c_char, *const c_char, *const addrinfo, *mut *mut addrinfo) -> c_int);
-    if running() && !node.is_null() {
+    if !running() {
+        // SAFETY: plain getaddrinfo with the program's arguments.
+        return unsafe { real(node, service, hints, res) };
+    }
+    let mut scoped = None;
+    if !node.is_null() {
         // SAFETY: the program's NUL-terminated node.
         let n = unsafe { CStr::from_ptr(node) }.to_bytes();
         match numeric_scope(n) {
-            // SAFETY: a NUL-terminated node of ours; the program's other
-            // arguments as given.
-            Ok(Some(c)) => return unsafe { real(c.as_ptr(), service, hints, res) },
-            Ok(None) => {}
+            Ok(c) => scoped = c,
             Err(()) => return libc::EAI_NONAME,
         }
     }
-    // SAFETY: plain getaddrinfo with the program's arguments.
-    unsafe { real(node, service, hints, res) }
+    let node = scoped.as_ref().map_or(node, |c| c.as_ptr());
+    // SAFETY: hints is null or the program's addrinfo.
+    let addrconfig = unsafe { hints.as_ref() }.filter(|h| h.ai_flags & libc::AI_ADDRCONFIG != 0);
+    let Some(h) = addrconfig else {
+        // SAFETY: the program's arguments, node maybe rewritten (ours,
+        // NUL-terminated).
+        return unsafe { real(node, service, hints, res) };
+    };
+    let Ok((v4, v6)) = crate::ifaddrs::families_configured() else {
+        // SAFETY: as above.
+        return unsafe { real(node, service, hints, res) };
+    };
+    // glibc's own rule, with the instance's addresses: an unspecified
+    // family narrows to the one family seen, if only one is; asking for a
+    // family not seen finds nothing.
+    let mut plain = *h;
+    plain.ai_flags &= !libc::AI_ADDRCONFIG;
+    match plain.ai_family {
+        libc::AF_UNSPEC if v4 != v6 => {
+            plain.ai_family = if v4 { libc::AF_INET } else { libc::AF_INET6 };
+        }
+        libc::AF_INET if !v4 => return libc::EAI_NONAME,
+        libc::AF_INET6 if !v6 => return libc::EAI_NONAME,
+        _ => {}
+    }
+    // SAFETY: as above, with our copy of the hints.
+    unsafe { real(node, service, &plain, res) }
 }
 
 /// Rewrites the scope after the last `%` of the NUL-terminated text in
