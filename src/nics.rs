@@ -405,6 +405,18 @@ impl Nic {
     }
 }
 
+/// The checks [`Nic::prepare`] makes on the paths of a NIC, without
+/// preparing anything: for a program whose instance boots later.
+pub fn check_paths(config: &IfConfig) -> Result<(), String> {
+    let name = format!("IF{}", config.index);
+    for (endpoint, read) in [(&config.rx, true), (&config.tx, false)] {
+        if let Endpoint::Path(p) = endpoint {
+            check_path(p, read).map_err(|e| format!("{name}: {}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Fails early, with the OS error, on a path that cannot work: missing,
 /// or not readable/writable. Does not open it (a fifo would block).
 fn check_path(p: &std::path::Path, read: bool) -> io::Result<()> {

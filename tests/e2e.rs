@@ -501,6 +501,42 @@ fn ping_ipv6_between_two_instances() {
     ping_between_two_instances("ping6", "2001:db8::2");
 }
 
+/// A shell run with the library boots nothing itself, so the programs it
+/// runs get the NICs, one after another: no instance of its own reads the
+/// input they need (it would take a share of B's replies).
+#[test]
+fn programs_run_by_a_shell_get_the_nics() {
+    let p = Pair::new("shell");
+    // Held open for writing, as `exec 3<>a2b` would: B's input must not end
+    // when the first ping's instance closes its end.
+    let _hold = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p.a2b)
+        .expect("open a2b");
+    let _b = sleeper(&p.dir, &p.b("192.0.2.2/24"));
+    let out = run(
+        "sh -c 'ping; ping'",
+        preloaded(
+            &p.dir,
+            &p.a("192.0.2.1/24"),
+            &[
+                "sh",
+                "-c",
+                "ping -n -c 3 -i 0.2 -W 1 192.0.2.2 && ping -n -c 3 -i 0.2 -W 1 192.0.2.2",
+            ],
+        ),
+        30,
+    );
+    out.ok();
+    assert_eq!(
+        out.text().matches(" 0% packet loss").count(),
+        2,
+        "{}",
+        out.report()
+    );
+}
+
 /// B's link-local address (from MAC_B), its scope given as an interface
 /// name: glibc maps such names with the host's interfaces unless the
 /// preload library steps in, and the link-local address must be usable at

@@ -25,7 +25,8 @@
 //!   default `warn`).
 //! - `STDPKT_DISABLE=1` (also `true`/`yes`): boot nothing and route nothing;
 //!   the program runs exactly as without the library (on the host network!).
-//!   For debugging only.
+//!   For programs in a hijacked shell's pipeline that have no business
+//!   with the NICs, and for debugging.
 //!
 //! A bad configuration prints one line to stderr and exits with status 2
 //! before `main`; a kernel that fails to start exits with status 1.
@@ -43,6 +44,9 @@
 //! - `exec`: the new program inherits `LD_PRELOAD` and the environment, so
 //!   it boots an instance of its own (a new, separate network stack).
 //!   Instance fds do not survive exec.
+//! - Shells ([`SHELLS`]) check the environment before `main` but boot
+//!   only on their first instance socket: the programs they run get the
+//!   NICs instead (two instances must not read one NIC's input).
 //!
 //! # Signals
 //!
@@ -99,6 +103,39 @@ const RUNNING: u8 = 1;
 const FORKED: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(OFF);
+
+/// A shell's configuration, checked before `main` but booted only by its
+/// first instance socket (see [`init`]).
+static LAZY: std::sync::Mutex<Option<stdpkt_core::config::Config>> = std::sync::Mutex::new(None);
+
+/// Shells (by executable name) boot their instance only when they open an
+/// instance socket themselves (bash's /dev/tcp): otherwise the instance of
+/// `sh -c 'ping ...'` would read the NIC's input alongside the one of the
+/// ping it runs, and each would lose the frames the other took.
+const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "ksh", "mksh", "ash", "fish"];
+
+fn is_shell() -> bool {
+    std::fs::read_link("/proc/self/exe")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .is_some_and(|n| SHELLS.contains(&n.as_str()))
+}
+
+/// Set while [`LAZY`] holds a configuration: spares every socket() the lock.
+static LAZY_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Boots a shell's instance on its first instance socket (see [`SHELLS`]).
+#[inline]
+pub(crate) fn boot_lazily() {
+    if !LAZY_PENDING.load(Ordering::Acquire) {
+        return;
+    }
+    let mut lazy = LAZY.lock().unwrap_or_else(|e| e.into_inner());
+    LAZY_PENDING.store(false, Ordering::Release);
+    if let Some(config) = lazy.take() {
+        boot(stdpkt_core::instance::start(config));
+    }
+}
 
 /// The process that booted the instance.
 static OWNER: AtomicI32 = AtomicI32::new(0);
@@ -244,7 +281,8 @@ fn sync_realtime_clock() {
 }
 
 /// Runs before `main` (and before the program's own constructors): boots
-/// the instance or exits.
+/// the instance or exits. A shell's configuration is only checked here; its
+/// instance boots on first use ([`boot_lazily`]).
 extern "C" fn init() {
     if disabled() {
         return;
@@ -254,7 +292,31 @@ extern "C" fn init() {
         .parse_filters(&filter)
         .target(env_logger::Target::Stderr)
         .try_init();
-    match stdpkt_core::instance::start_from_env() {
+    let config = match stdpkt_core::config::from_env() {
+        Ok(c) => c,
+        Err(e) => return boot(Err(e.into())),
+    };
+    if is_shell() {
+        // Its paths are checked now all the same: bad input stops it here.
+        for ifc in &config.interfaces {
+            if let Err(e) = stdpkt_core::nics::check_paths(ifc) {
+                return boot(Err(stdpkt_core::instance::StartError::Nic(e)));
+            }
+        }
+        log::debug!("a shell: booting only if it opens an instance socket itself");
+        *LAZY.lock().unwrap_or_else(|e| e.into_inner()) = Some(config);
+        LAZY_PENDING.store(true, Ordering::Release);
+        return;
+    }
+    boot(stdpkt_core::instance::start(config));
+}
+
+/// Makes a started instance the one calls are routed to, or, if it could
+/// not start, reports why and leaves.
+fn boot(
+    started: Result<&'static stdpkt_core::instance::Instance, stdpkt_core::instance::StartError>,
+) {
+    match started {
         Ok(_) => {
             sync_realtime_clock();
             // SAFETY: registering a handler that only stores an atomic.
@@ -274,7 +336,8 @@ extern "C" fn init() {
         Err(e) => {
             let msg = format!("{e}\n");
             // SAFETY: a valid buffer to stderr, then leaving without
-            // running the program's atexit handlers (it never started).
+            // running the program's atexit handlers (it never started, or
+            // cannot go on without its network).
             unsafe {
                 real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
                     2,
