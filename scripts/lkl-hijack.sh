@@ -5,7 +5,7 @@
 #   scripts/lkl-hijack.sh CMD [ARGS...]
 #
 # CMD runs with libstdpkt.so preloaded (configuration: the stdpkt
-# environment variables, see src/config.rs). The library is looked up as
+# environment variables: README, "Environment"). The library is looked up as
 # $STDPKT_LIB, then in this repository's target/release and target/debug,
 # then /usr/local/lib; if none exists and cargo is available it is built
 # (cargo build --release -p stdpkt-preload).
@@ -14,12 +14,21 @@
 # or the setuid/setgid bit (when it would raise privileges): such a CMD is
 # copied to a private temporary directory and the copy is run instead. A
 # statically linked CMD cannot be preloaded at all: it runs with a warning.
+#
+# Example (two instances joined by two fifos):
+#   mkfifo a2b b2a
+#   IF0='a2b|b2a' IP0=192.0.2.2/24 STDPKT_LINGER=1 scripts/lkl-hijack.sh true &
+#   IF0='b2a|a2b' IP0=192.0.2.1/24 scripts/lkl-hijack.sh ping -c 3 192.0.2.2
 set -euo pipefail
 
-if [ $# -lt 1 ]; then
-    echo "usage: $0 CMD [ARGS...]" >&2
-    exit 2
-fi
+case "${1:-}" in
+    -h|--help)
+        sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0 ;;
+    "")
+        echo "usage: $0 CMD [ARGS...]   (--help for more)" >&2
+        exit 2 ;;
+esac
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
