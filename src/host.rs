@@ -515,6 +515,12 @@ unsafe extern "C" fn mem_alloc(size: c_ulong) -> *mut c_void {
     if p == libc::MAP_FAILED {
         return std::ptr::null_mut();
     }
+    // Huge pages where the host allows them: boot touches a few MiB of
+    // the RAM (page structures, early allocations), and faulting those in
+    // 4 KiB at a time cost about 2 ms of start-up. Resident memory grows
+    // in 2 MiB steps instead (idle: about 14 MiB rather than 10).
+    // SAFETY: advice on our own mapping.
+    unsafe { libc::madvise(p, size as usize, libc::MADV_HUGEPAGE) };
     *RAM.lock().unwrap_or_else(|e| e.into_inner()) = Some((p as usize, size as usize));
     p
 }
