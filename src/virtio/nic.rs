@@ -382,12 +382,12 @@ impl<W: Write + AsFd> StreamSink<W> {
         self.stats_handle().get()
     }
 
-    /// Whether the sink has stopped writing.
     /// Whether the reader of the stream left (EPIPE).
     pub fn reader_gone(&self) -> bool {
         matches!(self.closed, Some(Closed::Pipe))
     }
 
+    /// Whether the sink has stopped writing.
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
     }
