@@ -3,11 +3,7 @@
 # process, pings another instance through `grep --line-buffered` (see
 # examples/ping-through-grep.sh). Installs what is missing first.
 set -euo pipefail
-case "${1:-}" in
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    "") ;;
-    *) echo "$0: no arguments expected (--help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh" "$@"
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -3,11 +3,7 @@
 # the kernel source and its build tools, the tools the tests drive, and
 # checks the Rust toolchain. Safe to run again.
 set -euo pipefail
-case "${1:-}" in
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    "") ;;
-    *) echo "$0: no arguments expected (--help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh" "$@"
 
 PKGS=(linux-source-6.12 build-essential flex bison bc libelf-dev libclang-dev
       iproute2 iptables iputils-ping tcpdump tshark netperf socat

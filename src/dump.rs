@@ -35,7 +35,7 @@
 //! which never panics and reports where it stopped.
 
 use core::fmt::{self, Write as _};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -128,28 +128,7 @@ pub fn dump<R: Read, W: Write>(
 /// or input that cannot be decoded any further. Dropped frames are summed up
 /// in one line on stderr, e.g. `stdpkt dump: dropped 2 bad frames (first: …)`.
 pub fn dump_stdio(tool: &str, from: Framing) -> ExitCode {
-    use std::os::fd::AsFd;
-
-    let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map(std::fs::File::from);
-    let (input, output) = match (dup(io::stdin().as_fd()), dup(io::stdout().as_fd())) {
-        (Ok(i), Ok(o)) => (i, o),
-        (Err(e), _) | (_, Err(e)) => {
-            crate::sayln!("{tool}: cannot use stdin/stdout: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (stats, status) = match dump(input, output, from) {
-        Ok(stats) => (stats, ExitCode::SUCCESS),
-        Err(e) if e.is_broken_pipe() => return ExitCode::SUCCESS,
-        Err(e) => {
-            crate::sayln!("{tool}: {e}");
-            (e.stats, ExitCode::FAILURE)
-        }
-    };
-    if let Some(summary) = stats.drop_summary() {
-        crate::sayln!("{tool}: {summary}");
-    }
-    status
+    crate::wire::run_stdio(tool, |input, output| dump(input, output, from))
 }
 
 /// Time since the Unix epoch; zero if the clock is before 1970.

@@ -224,8 +224,7 @@ fn setup_basics(config: &Config) -> Result<(), StartError> {
     // connections (buffers shrink under pressure, and programs that write
     // much before they read can stall). Let TCP use up to half of it.
     // STDPKT_SYSCTL, applied next, can set it back.
-    let pages =
-        tcp_mem_pages().map_err(|e| StartError::Setup("reading /proc/meminfo".into(), e))?;
+    let pages = ram_pages().map_err(|e| StartError::Setup("reading /proc/meminfo".into(), e))?;
     setup(
         "net.ipv4.tcp_mem",
         kernel::write_file(
@@ -244,7 +243,7 @@ fn setup_basics(config: &Config) -> Result<(), StartError> {
 }
 
 /// The kernel's RAM in pages, from its /proc/meminfo.
-fn tcp_mem_pages() -> Result<u64, Errno> {
+fn ram_pages() -> Result<u64, Errno> {
     let text = kernel::read_file("/proc/meminfo")?;
     let text = String::from_utf8_lossy(&text);
     text.lines()

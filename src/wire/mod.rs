@@ -44,7 +44,8 @@ pub use hexdump::HexdumpEncoder;
 pub use pcap::{PcapDecoder, PcapEncoder};
 pub use raw::{RawDecoder, RawEncoder};
 pub use stream::{
-    convert, convert_stdio, ConvertError, ConvertErrorKind, FrameReader, FrameWriter, ReadError,
+    convert, convert_stdio, run_stdio, ConvertError, ConvertErrorKind, FrameReader, FrameWriter,
+    ReadError,
 };
 
 /// Smallest valid frame: an Ethernet header (dst, src, ethertype).

@@ -320,6 +320,16 @@ pub fn convert<R: Read, W: Write>(
 /// `tcpdump`) has seen enough; 1 on a read error, a write error or input that
 /// cannot be decoded. Dropped frames are summed up in one line on stderr.
 pub fn convert_stdio(tool: &str, from: Framing, to: OutputFormat) -> std::process::ExitCode {
+    run_stdio(tool, |input, output| convert(input, output, from, to))
+}
+
+/// Runs filter `f` from stdin to stdout for a command-line tool: both ends
+/// as plain files on duplicates of fd 0 and 1, errors reported to stderr as
+/// `TOOL: message`, the exit status as [`convert_stdio`] describes.
+pub fn run_stdio(
+    tool: &str,
+    f: impl FnOnce(std::fs::File, std::fs::File) -> Result<Stats, ConvertError>,
+) -> std::process::ExitCode {
     use std::os::fd::AsFd;
     use std::process::ExitCode;
 
@@ -331,7 +341,7 @@ pub fn convert_stdio(tool: &str, from: Framing, to: OutputFormat) -> std::proces
             return ExitCode::FAILURE;
         }
     };
-    let (stats, status) = match convert(input, output, from, to) {
+    let (stats, status) = match f(input, output) {
         Ok(stats) => (stats, ExitCode::SUCCESS),
         Err(e) if e.is_broken_pipe() => return ExitCode::SUCCESS,
         Err(e) => {
