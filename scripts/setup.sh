@@ -5,9 +5,13 @@
 set -euo pipefail
 . "$(dirname "$0")/args.sh" "$@"
 
+# The one list. tests/setup_drift.rs checks that every program the build,
+# tests, examples and scripts start comes from a package named here (or
+# from one every Debian system has).
 PKGS=(linux-source-6.12 build-essential flex bison bc libelf-dev libclang-dev
-      iproute2 iptables iputils-ping tcpdump tshark netperf socat
-      netcat-openbsd traceroute)
+      rsync python3 shellcheck
+      iproute2 iptables nftables iputils-ping tcpdump tshark netperf socat
+      netcat-openbsd traceroute libcap2-bin)
 
 missing=()
 for p in "${PKGS[@]}"; do
