@@ -26,7 +26,7 @@ done
 if [ $quick = 1 ]; then PINGS=20; RUNS=3; CHAIN="1 2"; NP_RUNS=1; NP_LEN=1
 else PINGS=200; RUNS=20; CHAIN="1 2 4 8 16"; NP_RUNS=3; NP_LEN=5; fi
 
-cargo build --release -p stdpkt -p stdpkt-preload >&2
+cargo build --release -p stdpkt-cli -p stdpkt-preload >&2
 cargo bench --no-run --bench boot >&2 2>/dev/null
 STDPKT=$PWD/target/release/stdpkt
 HIJACK=$PWD/scripts/lkl-hijack.sh
@@ -60,8 +60,8 @@ stdpkt_ping() {  # count interval_ms -> "avg p99"
     line=$(IF0="$d/b2a|$d/a2b" IP0=192.0.2.1/24 "$STDPKT" instance --ping 192.0.2.2 \
         --ping 192.0.2.2 --count "$1" --interval "$2" --timeout 2000 2>&1 | field)
     wait
-    set -- $line
-    echo "${2:-nan} ${3:-nan}"
+    read -r _ avg p99 _ <<<"$line"
+    echo "${avg:-nan} ${p99:-nan}"
 }
 read -r s_avg s_p99 < <(stdpkt_ping "$PINGS" 10)
 
@@ -79,7 +79,7 @@ if [ "$(id -u)" = 0 ] && ip netns add "$ns_a" 2>/dev/null; then
     host=1
 fi
 if [ $host = 1 ]; then
-    read -r _ h_avg _ h_mdev < <(ip netns exec "$ns_a" ping -q -c "$PINGS" -i 0.01 192.0.2.2 | field)
+    read -r _ h_avg _ _ < <(ip netns exec "$ns_a" ping -q -c "$PINGS" -i 0.01 192.0.2.2 | field)
     # iputils prints no percentile: p99 from the per-reply times.
     h_p99=$(ip netns exec "$ns_a" ping -c "$PINGS" -i 0.01 192.0.2.2 \
         | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; print v[i]}')
@@ -121,7 +121,8 @@ rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
 exec 9>&-
 wait $pid || true
 row "resident memory, idle instance (MiB)" "$rss" "-" "-" "<= 24"
-boot=$(STDPKT_BENCH_RUNS=$RUNS target/release/deps/$(ls target/release/deps | grep '^boot-[0-9a-f]*$' | head -1) \
+boot_bench=$(find target/release/deps -maxdepth 1 -type f -regex '.*/boot-[0-9a-f]*' | head -1)
+boot=$(STDPKT_BENCH_RUNS=$RUNS "$boot_bench" \
     | awk -F'|' '/boot to usable/ {gsub(/ /, "", $3); print $3}')
 row "boot to usable loopback (ms, median of $RUNS)" "${boot:-n/a}" "-" "-" "<= 10"
 
@@ -143,10 +144,11 @@ chain_rtt() {
         local l r gw back
         l=$(addr_left "$k"); r=$(addr_right "$k")
         if [ "$k" = "$n" ]; then gw=203.0.113.1; else gw="198.51.100.$(( 4 * k + 2 ))"; fi
-        if [ "$k" = 1 ]; then back=""; else back="--route 192.0.2.0/24=198.51.100.$(( 4 * (k - 1) + 1 ))"; fi
+        back=()
+        [ "$k" = 1 ] || back=(--route "192.0.2.0/24=198.51.100.$(( 4 * (k - 1) + 1 ))")
         IF0="$d/r$((k-1))|$d/l$((k-1))" IP0="$l/$(prefix "$l")" \
         IF1="$d/l$k|$d/r$k" IP1="$r/$(prefix "$r")" GW="$gw" \
-        STDPKT_SYSCTL='net.ipv4.ip_forward=1' "$STDPKT" instance --linger $back 2>/dev/null &
+        STDPKT_SYSCTL='net.ipv4.ip_forward=1' "$STDPKT" instance --linger "${back[@]}" 2>/dev/null &
     done
     # With no router (the base), B sits on A's own network.
     local b_ip=203.0.113.1/24 b_gw=203.0.113.254 target=203.0.113.1
@@ -156,10 +158,10 @@ chain_rtt() {
     line=$(IF0="$d/l0|$d/r0" IP0=192.0.2.1/24 GW=192.0.2.254 "$STDPKT" instance \
         --ping $target --ping $target --count "$PINGS" --interval 10 --timeout 3000 2>&1 | field)
     # Routers and B wait for each other's input to end: stop them.
-    kill $(jobs -p) 2>/dev/null || true
+    jobs -p | xargs -r kill 2>/dev/null || true
     wait
-    set -- $line
-    echo "${2:-nan}"
+    read -r _ avg _ <<<"$line"
+    echo "${avg:-nan}"
 }
 declare -A chain
 for n in 0 $CHAIN; do chain[$n]=$(chain_rtt "$n"); done

@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release -p stdpkt-preload -p stdpkt >&2
+cargo build --release -p stdpkt-preload -p stdpkt-cli >&2
 exec examples/ping-through-grep.sh

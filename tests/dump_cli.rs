@@ -15,7 +15,7 @@ use common::frames::{
     arp_request, ascii_line, ether, icmp_echo, ipv4, raw_stream, IP_C, MAC_A, MAC_B,
 };
 use common::process::{run_with_input, spawn_piped, stderr, wait_or_kill};
-use common::STDPKT;
+use common::stdpkt;
 
 // A documentation address (RFC 5737).
 const IP_D: [u8; 4] = [203, 0, 113, 9];
@@ -88,7 +88,7 @@ fn pcap_stream(big_endian: bool, nanos: bool, records: &[Record<'_>]) -> Vec<u8>
 
 /// Runs `stdpkt ARGS` with `input` on stdin, collecting stdout and stderr.
 fn run(args: &[&str], input: &[u8]) -> Output {
-    run_with_input(STDPKT, args, input)
+    run_with_input(stdpkt(), args, input)
 }
 
 /// stdout, which must be UTF-8.
@@ -305,7 +305,7 @@ fn input_that_is_not_pcap_fails() {
 
 #[test]
 fn each_line_is_flushed_while_input_stays_open() {
-    let mut child = spawn_piped(STDPKT, &["dump"]);
+    let mut child = spawn_piped(stdpkt(), &["dump"]);
     let mut stdin = child.stdin.take().unwrap();
     let lines = line_reader(child.stdout.take().unwrap(), usize::MAX);
     for seq in 1..=3 {
@@ -325,7 +325,7 @@ fn each_line_is_flushed_while_input_stays_open() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = spawn_piped(STDPKT, &["dump"]);
+    let mut child = spawn_piped(stdpkt(), &["dump"]);
     let mut stdin = child.stdin.take().unwrap();
     // Far more output than a pipe buffer holds.
     let input = raw_stream(&vec![icmp_echo(1); 5000]);

@@ -29,7 +29,7 @@ mod common;
 use common::preload_lib;
 use common::process::{clean_command, signal_group, wait_deadline};
 use common::tempdir::TempDir;
-use common::{ROOT, STDPKT};
+use common::{stdpkt, ROOT};
 
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
@@ -1215,7 +1215,7 @@ fn stdout_nic_carries_only_frames_and_ping_talks_on_stderr() {
 
     // stdpkt's own decoder agrees: one ascii line per frame.
     let raw = dir.write("frames.raw", &out.stdout);
-    let mut conv = on_host(&[STDPKT, "convert", "--from", "raw", "--to", "ascii"]);
+    let mut conv = on_host(&[stdpkt(), "convert", "--from", "raw", "--to", "ascii"]);
     conv.stdin(File::open(&raw).expect("the frames"));
     let ascii = run("stdpkt convert", conv, 30);
     ascii.ok();

@@ -45,7 +45,7 @@ fn setup() -> MutexGuard<'static, ()> {
                 "-p",
                 "stdpkt-preload",
                 "-p",
-                "stdpkt",
+                "stdpkt-cli",
             ])
             .status()
             .expect("run cargo");

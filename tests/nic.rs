@@ -9,8 +9,8 @@ use std::time::Duration;
 mod common;
 
 use common::process::{stderr, stdout, wait_or_kill, Captured, Out};
+use common::stdpkt;
 use common::tempdir::TempDir;
-use common::STDPKT;
 
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
@@ -26,7 +26,7 @@ impl Drop for Guard {
 }
 
 fn instance(envs: &[(&str, String)], args: &[&str]) -> Command {
-    let mut c = Command::new(STDPKT);
+    let mut c = Command::new(stdpkt());
     c.arg("instance").args(args);
     for (k, v) in envs {
         c.env(k, v);

@@ -16,7 +16,7 @@ mod common;
 
 use common::frames::{arp_request, ascii_line, icmp_echo, raw_stream, MAC_A, MAC_B};
 use common::process::{run_with_input, spawn_piped, stderr, stdout, which};
-use common::{PKTPARSER, STDPKT};
+use common::{pktparser, stdpkt};
 
 /// Finds an external tool, or fails the test saying how to get it.
 fn tool(name: &str) -> PathBuf {
@@ -30,7 +30,7 @@ fn tool(name: &str) -> PathBuf {
 
 /// Runs `stdpkt convert --from FROM --to TO`, expecting success.
 fn convert(from: &str, to: &str, input: &[u8]) -> Output {
-    let out = run_with_input(STDPKT, &["convert", "--from", from, "--to", to], input);
+    let out = run_with_input(stdpkt(), &["convert", "--from", from, "--to", to], input);
     assert!(
         out.status.success(),
         "convert {from}->{to} failed: {}",
@@ -173,7 +173,7 @@ fn pktparser_output_is_read_by_text2pcap() {
     let text2pcap = tool("text2pcap");
     let tcpdump = tool("tcpdump");
     let raw = raw_stream(&frames());
-    let dump = run_with_input(PKTPARSER, &[], &raw);
+    let dump = run_with_input(pktparser(), &[], &raw);
     assert!(dump.status.success(), "{}", stderr(&dump));
     assert!(stdout(&dump).starts_with("0000  ff ff ff ff ff ff 02 00 00 00 00 01 08 06 00 01\n"));
     // Same function as convert --to text2pcap.
@@ -211,7 +211,7 @@ fn pktparser_output_is_read_by_text2pcap() {
 #[test]
 fn non_ethernet_pcap_is_a_fatal_error() {
     let text2pcap = tool("text2pcap");
-    let dump = run_with_input(PKTPARSER, &[], &raw_stream(&frames()[..1])).stdout;
+    let dump = run_with_input(pktparser(), &[], &raw_stream(&frames()[..1])).stdout;
     // Link type 113 is Linux cooked capture (SLL).
     let sll = run_with_input(
         &text2pcap,
@@ -219,7 +219,7 @@ fn non_ethernet_pcap_is_a_fatal_error() {
         &dump,
     );
     assert!(sll.status.success(), "{}", stderr(&sll));
-    let out = run_with_input(STDPKT, &["convert", "--from", "pcap"], &sll.stdout);
+    let out = run_with_input(stdpkt(), &["convert", "--from", "pcap"], &sll.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -228,7 +228,7 @@ fn non_ethernet_pcap_is_a_fatal_error() {
     );
 
     let out = run_with_input(
-        STDPKT,
+        stdpkt(),
         &["convert", "--from", "pcap"],
         b"GET / HTTP/1.0\r\n\r\n",
     );
@@ -243,7 +243,7 @@ fn non_ethernet_pcap_is_a_fatal_error() {
 /// Spawns `stdpkt convert`, writes `first`, and expects `want` on stdout
 /// before stdin is closed: frames must not wait for more input or EOF.
 fn assert_streams(from: &str, to: &str, first: &[u8], want: &[u8]) {
-    let mut child = Command::new(STDPKT)
+    let mut child = Command::new(stdpkt())
         .args(["convert", "--from", from, "--to", to])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -285,7 +285,7 @@ fn frames_are_written_as_they_arrive() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = spawn_piped(STDPKT, &["convert", "--from", "raw", "--to", "ascii"]);
+    let mut child = spawn_piped(stdpkt(), &["convert", "--from", "raw", "--to", "ascii"]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let raw = raw_stream(&[icmp_echo(7)]);
@@ -312,7 +312,7 @@ fn closed_stdout_ends_quietly() {
 
 #[test]
 fn help_and_bad_arguments() {
-    let out = run_with_input(STDPKT, &["convert", "--help"], b"");
+    let out = run_with_input(stdpkt(), &["convert", "--help"], b"");
     let help = stdout(&out);
     for word in [
         "--from",
@@ -326,10 +326,10 @@ fn help_and_bad_arguments() {
             "convert --help lacks {word:?}:\n{help}"
         );
     }
-    let out = run_with_input(PKTPARSER, &["--help"], b"");
+    let out = run_with_input(pktparser(), &["--help"], b"");
     assert!(stdout(&out).contains("stdpkt convert --from raw --to text2pcap"));
 
-    let out = run_with_input(STDPKT, &["convert", "--from", "text2pcap"], b"");
+    let out = run_with_input(stdpkt(), &["convert", "--from", "text2pcap"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("[possible values: raw, ascii, pcap]"),

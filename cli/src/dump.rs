@@ -47,7 +47,7 @@ use etherparse::{
     LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice, TransportSlice,
 };
 
-use crate::wire::{ConvertError, ConvertErrorKind, FrameReader, Framing, ReadError, Stats};
+use stdpkt::wire::{ConvertError, ConvertErrorKind, FrameReader, Framing, ReadError, Stats};
 
 /// Describes one Ethernet frame on one line (no time, no newline).
 ///
@@ -128,7 +128,7 @@ pub fn dump<R: Read, W: Write>(
 /// or input that cannot be decoded any further. Dropped frames are summed up
 /// in one line on stderr, e.g. `stdpkt dump: dropped 2 bad frames (first: …)`.
 pub fn dump_stdio(tool: &str, from: Framing) -> ExitCode {
-    crate::wire::run_stdio(tool, |input, output| dump(input, output, from))
+    crate::stdio::run_stdio(tool, |input, output| dump(input, output, from))
 }
 
 /// Time since the Unix epoch; zero if the clock is before 1970.

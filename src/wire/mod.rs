@@ -43,10 +43,7 @@ pub use ascii::{AsciiDecoder, AsciiEncoder};
 pub use hexdump::HexdumpEncoder;
 pub use pcap::{PcapDecoder, PcapEncoder};
 pub use raw::{RawDecoder, RawEncoder};
-pub use stream::{
-    convert, convert_stdio, run_stdio, ConvertError, ConvertErrorKind, FrameReader, FrameWriter,
-    ReadError,
-};
+pub use stream::{convert, ConvertError, ConvertErrorKind, FrameReader, FrameWriter, ReadError};
 
 /// Smallest valid frame: an Ethernet header (dst, src, ethertype).
 pub const MIN_FRAME_LEN: usize = 14;
@@ -54,8 +51,10 @@ pub const MIN_FRAME_LEN: usize = 14;
 pub const MAX_FRAME_LEN: usize = 65535;
 
 /// A framing for Ethernet frames on a byte stream (input and output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Framing {
+    /// The default for NICs (`IFTYPEn` unset).
+    #[default]
     Raw,
     Ascii,
     Pcap,

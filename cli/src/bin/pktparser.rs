@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use stdpkt::wire::{self, Framing, OutputFormat};
+use stdpkt::wire::{Framing, OutputFormat};
 
 const LONG_ABOUT: &str = "\
 Dump a raw frame stream on stdin as a text2pcap hexdump on stdout.
@@ -34,5 +34,5 @@ struct Cli {}
 
 fn main() -> ExitCode {
     Cli::parse();
-    wire::convert_stdio("pktparser", Framing::Raw, OutputFormat::Text2pcap)
+    stdpkt_cli::stdio::convert_stdio("pktparser", Framing::Raw, OutputFormat::Text2pcap)
 }

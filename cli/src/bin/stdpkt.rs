@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use stdpkt::wire::{self, Framing, OutputFormat};
+use stdpkt::wire::{Framing, OutputFormat};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -225,21 +225,21 @@ fn instance(args: InstanceArgs) -> ExitCode {
     let inst = match stdpkt::instance::start_from_env() {
         Ok(i) => i,
         Err(e) => {
-            stdpkt::sayln!("{e}");
+            stdpkt_cli::sayln!("{e}");
             return ExitCode::from(e.exit_status() as u8);
         }
     };
     let mut status = ExitCode::SUCCESS;
     for (dst, prefix, gw) in &args.route {
         if let Err(e) = stdpkt::netconf::add_route(*dst, *prefix, Some(*gw), None) {
-            stdpkt::sayln!("stdpkt instance: route {dst}/{prefix} via {gw}: {e}");
+            stdpkt_cli::sayln!("stdpkt instance: route {dst}/{prefix} via {gw}: {e}");
             return ExitCode::from(2);
         }
     }
     for dst in args.ping {
         let interval = std::time::Duration::from_millis(args.interval);
         let timeout = std::time::Duration::from_millis(args.timeout);
-        match stdpkt::ping::ping(dst, args.count, interval, timeout) {
+        match stdpkt_cli::ping::ping(dst, args.count, interval, timeout) {
             Ok(r) => {
                 let mut ms: Vec<f64> = r.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
                 ms.sort_by(|a, b| a.total_cmp(b));
@@ -254,7 +254,7 @@ fn instance(args: InstanceArgs) -> ExitCode {
                         .copied()
                         .unwrap_or(0.0)
                 };
-                stdpkt::sayln!(
+                stdpkt_cli::sayln!(
                     "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms, rtt min/avg/p99/max = {:.3}/{avg:.3}/{:.3}/{:.3} ms",
                     r.sent,
                     r.received,
@@ -268,7 +268,7 @@ fn instance(args: InstanceArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                stdpkt::sayln!("stdpkt instance: ping {dst}: {e}");
+                stdpkt_cli::sayln!("stdpkt instance: ping {dst}: {e}");
                 status = ExitCode::FAILURE;
             }
         }
@@ -277,17 +277,17 @@ fn instance(args: InstanceArgs) -> ExitCode {
         inst.linger();
     }
     for line in inst.drop_report() {
-        stdpkt::sayln!("stdpkt: {line}");
+        stdpkt_cli::sayln!("stdpkt: {line}");
     }
     status
 }
 
 fn convert(args: ConvertArgs) -> ExitCode {
-    wire::convert_stdio("stdpkt convert", args.from, args.to)
+    stdpkt_cli::stdio::convert_stdio("stdpkt convert", args.from, args.to)
 }
 
 fn dump(args: DumpArgs) -> ExitCode {
-    stdpkt::dump::dump_stdio("stdpkt dump", args.from)
+    stdpkt_cli::dump::dump_stdio("stdpkt dump", args.from)
 }
 
 const RUN_ABOUT: &str = "\
@@ -698,7 +698,7 @@ fn run(args: RunArgs) -> ExitCode {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let fail = |status: u8, msg: &str| {
-        stdpkt::sayln!("stdpkt run: {msg}");
+        stdpkt_cli::sayln!("stdpkt run: {msg}");
         ExitCode::from(status)
     };
     let vars = match run_vars(&args) {
@@ -762,7 +762,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let kind = elf_kind(&path);
     if kind == ElfKind::Static {
-        stdpkt::sayln!(
+        stdpkt_cli::sayln!(
             "stdpkt run: warning: {} is statically linked: it will not see the instance",
             path.display()
         );
