@@ -68,6 +68,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::wire::Framing;
+
 /// Exit status for a bad configuration.
 ///
 /// The caller prints the [`ConfigError`] to stderr and exits with this status
@@ -141,7 +143,7 @@ pub struct IfConfig {
     /// Where frames are written to.
     pub tx: Endpoint,
     /// `IFTYPEn`.
-    pub framing: FramingKind,
+    pub framing: Framing,
     /// `MACn`, or a generated address.
     pub mac: [u8; 6],
     /// True when `mac` was generated because `MACn` is unset.
@@ -182,35 +184,6 @@ impl fmt::Display for Endpoint {
             Endpoint::Stdout => f.write_str("stdout"),
             Endpoint::Path(p) => write!(f, "{}", p.display()),
         }
-    }
-}
-
-/// How frames are delimited on an interface's streams (`IFTYPEn`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum FramingKind {
-    /// `raw`
-    #[default]
-    Raw,
-    /// `ascii`
-    Ascii,
-    /// `pcap`
-    Pcap,
-}
-
-impl FramingKind {
-    /// The lowercase name used in `IFTYPEn`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FramingKind::Raw => "raw",
-            FramingKind::Ascii => "ascii",
-            FramingKind::Pcap => "pcap",
-        }
-    }
-}
-
-impl fmt::Display for FramingKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -591,7 +564,7 @@ fn parse_interface(index: u8, r: &RawIf<'_>) -> Result<Option<IfConfig>, ConfigE
     let (rx, tx) = parse_endpoint_pair(iface).map_err(|m| err(IfVar::If, iface, m))?;
     let framing = match r.iftype {
         Some(v) => parse_framing(v).map_err(|m| err(IfVar::IfType, v, m))?,
-        None => FramingKind::default(),
+        None => Framing::default(),
     };
     let mac = match r.mac {
         Some(v) => Some(parse_mac(v).map_err(|m| err(IfVar::Mac, v, m))?),
@@ -800,11 +773,11 @@ fn endpoint(s: &str, side: &str, std_names: &[&str]) -> Result<Endpoint, String>
 }
 
 /// Parses `IFTYPEn`.
-pub(crate) fn parse_framing(s: &str) -> Result<FramingKind, String> {
+pub(crate) fn parse_framing(s: &str) -> Result<Framing, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "raw" => Ok(FramingKind::Raw),
-        "ascii" => Ok(FramingKind::Ascii),
-        "pcap" => Ok(FramingKind::Pcap),
+        "raw" => Ok(Framing::Raw),
+        "ascii" => Ok(Framing::Ascii),
+        "pcap" => Ok(Framing::Pcap),
         _ => Err("expected raw, ascii or pcap".to_owned()),
     }
 }
@@ -1040,7 +1013,7 @@ mod tests {
         assert_eq!(i.name(), "eth0");
         assert_eq!(i.rx, Endpoint::Stdin);
         assert_eq!(i.tx, Endpoint::Stdout);
-        assert_eq!(i.framing, FramingKind::Raw);
+        assert_eq!(i.framing, Framing::Raw);
         assert!(i.mac_is_default);
         assert_eq!(i.mac, default_mac(SEED, 0));
         assert!(i.addrs.is_empty());
@@ -1116,19 +1089,19 @@ mod tests {
     #[test]
     fn framing_forms() {
         for (value, kind) in [
-            ("raw", FramingKind::Raw),
-            ("RAW", FramingKind::Raw),
-            ("ascii", FramingKind::Ascii),
-            ("Ascii", FramingKind::Ascii),
-            ("pcap", FramingKind::Pcap),
-            (" PCAP ", FramingKind::Pcap),
+            ("raw", Framing::Raw),
+            ("RAW", Framing::Raw),
+            ("ascii", Framing::Ascii),
+            ("Ascii", Framing::Ascii),
+            ("pcap", Framing::Pcap),
+            (" PCAP ", Framing::Pcap),
         ] {
             let c = ok(&[("IF0", "-|-"), ("IFTYPE0", value)]);
             assert_eq!(c.interfaces[0].framing, kind, "{value}");
-            assert_eq!(kind.to_string(), kind.as_str());
+            assert_eq!(kind.to_string(), kind.name());
         }
-        assert_eq!(FramingKind::default(), FramingKind::Raw);
-        assert_eq!(FramingKind::Pcap.to_string(), "pcap");
+        assert_eq!(Framing::default(), Framing::Raw);
+        assert_eq!(Framing::Pcap.to_string(), "pcap");
     }
 
     #[test]
@@ -1801,9 +1774,9 @@ mod tests {
             ("IFS", " "),
         ]);
         assert_eq!(c.interfaces.len(), 2);
-        assert_eq!(c.interfaces[0].framing, FramingKind::Pcap);
+        assert_eq!(c.interfaces[0].framing, Framing::Pcap);
         assert_eq!(c.interfaces[0].mtu, Some(1500));
-        assert_eq!(c.interfaces[1].framing, FramingKind::Raw);
+        assert_eq!(c.interfaces[1].framing, Framing::Raw);
         assert!(c.interfaces[1].mac_is_default);
         assert_eq!(c.sysctls.len(), 1);
         assert!(c.linger);

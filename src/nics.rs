@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::config::{Endpoint, FramingKind, IfConfig};
+use crate::config::{Endpoint, IfConfig};
 use crate::host;
 use crate::virtio::nic::{spawn_rx, spawn_with_signals_blocked, RxThread, StreamSink};
 use crate::virtio::{self, FrameSink, GuestRam, NetConfig, VirtioNet, MMIO_SIZE};
@@ -18,14 +18,6 @@ use crate::wire::Framing;
 /// Frames kept while a TX fifo waits for its reader; older ones are
 /// dropped beyond this.
 const PENDING_TX_MAX: usize = 1024;
-
-pub fn framing(kind: FramingKind) -> Framing {
-    match kind {
-        FramingKind::Raw => Framing::Raw,
-        FramingKind::Ascii => Framing::Ascii,
-        FramingKind::Pcap => Framing::Pcap,
-    }
-}
 
 /// Moves the program's own stdin/stdout out of the way of a NIC that uses
 /// them: the NIC keeps a private duplicate, the program's fd 1 then goes
@@ -227,7 +219,7 @@ impl Nic {
     /// the background and registers the device. Call before boot.
     pub fn prepare(config: &IfConfig) -> Result<Nic, String> {
         let name = format!("IF{}", config.index);
-        let format = framing(config.framing);
+        let format = config.framing;
         let state = Arc::new(Mutex::new(LateState {
             sink: None,
             pending: VecDeque::new(),
@@ -301,7 +293,7 @@ impl Nic {
     pub fn start_rx(&mut self) -> Result<(), String> {
         let name = format!("IF{}", self.config.index);
         let net = self.dev.device().0.clone();
-        let format = framing(self.config.framing);
+        let format = self.config.framing;
         let thread = match self.rx.take() {
             Some(RxSource::Fd(fd)) => spawn_rx(net, File::from(fd), format),
             Some(RxSource::Path(p)) => {
