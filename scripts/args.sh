@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
 # Sourced, not run, by the scripts that take no arguments:
 #   . "$(dirname "$0")/args.sh" "$@"
 # --help prints the script's header comment; anything else is a usage error.
