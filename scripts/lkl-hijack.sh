@@ -5,15 +5,15 @@
 #   scripts/lkl-hijack.sh CMD [ARGS...]
 #
 # CMD runs with libstdpkt.so preloaded (configuration: the stdpkt
-# environment variables: README, "Environment"). The library is looked up as
-# $STDPKT_LIB, then in this repository's target/release and target/debug,
-# then /usr/local/lib; if none exists and cargo is available it is built
-# (cargo build --release -p stdpkt-preload).
-#
-# The dynamic loader ignores LD_PRELOAD for programs with file capabilities
-# or the setuid/setgid bit (when it would raise privileges): such a CMD is
-# copied to a private temporary directory and the copy is run instead. A
-# statically linked CMD cannot be preloaded at all: it runs with a warning.
+# environment variables: README, "Environment"). This is `stdpkt run --
+# CMD [ARGS...]` (see `stdpkt run --help`: how the library is found,
+# the unprivileged copy of setuid or capability programs such as ping,
+# the private iptables lock). stdpkt is looked up next to $STDPKT_LIB,
+# in this repository's target/release and target/debug, next to this
+# script, then in $PATH;
+# in a source tree without a build it is built first (cargo build
+# --release -p stdpkt-cli -p stdpkt-preload). If the library cannot be
+# loaded, CMD does not start (exit status 2).
 #
 # Example (two instances joined by two fifos):
 #   mkfifo a2b b2a
@@ -32,11 +32,15 @@ esac
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-find_lib() {
+# The launcher is `stdpkt run` (library lookup, load check, private
+# iptables lock, unprivileged copies): this script only finds it.
+find_stdpkt() {
     local c
-    for c in "${STDPKT_LIB:-}" "$repo/target/release/libstdpkt.so" \
-             "$repo/target/debug/libstdpkt.so" /usr/local/lib/libstdpkt.so; do
-        if [ -n "$c" ] && [ -f "$c" ]; then
+    # The stdpkt of the same build as $STDPKT_LIB first.
+    for c in "${STDPKT_LIB:+$(dirname -- "$STDPKT_LIB")/stdpkt}" \
+             "$repo/target/release/stdpkt" "$repo/target/debug/stdpkt" \
+             "$(dirname "${BASH_SOURCE[0]}")/stdpkt" "$(command -v stdpkt || true)"; do
+        if [ -n "$c" ] && [ -x "$c" ] && [ -f "$c" ]; then
             printf '%s\n' "$c"
             return 0
         fi
@@ -44,70 +48,18 @@ find_lib() {
     return 1
 }
 
-if ! lib=$(find_lib); then
-    if [ -n "${STDPKT_LIB:-}" ]; then
-        echo "lkl-hijack: STDPKT_LIB=$STDPKT_LIB does not exist" >&2
-        exit 1
-    fi
+if ! stdpkt=$(find_stdpkt) || { [ -z "${STDPKT_LIB:-}" ] \
+        && [ ! -f "$(dirname "$stdpkt")/libstdpkt.so" ] && [ -f "$repo/Cargo.toml" ]; }; then
     if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
         PATH="$HOME/.cargo/bin:$PATH"
     fi
     if ! command -v cargo >/dev/null; then
-        echo "lkl-hijack: libstdpkt.so not found and cargo is not available to build it" >&2
+        echo "lkl-hijack: stdpkt and libstdpkt.so not found, and cargo is not available to build them" >&2
         exit 1
     fi
-    echo "lkl-hijack: building libstdpkt.so (cargo build --release -p stdpkt-preload)" >&2
-    (cd "$repo" && cargo build --release -q -p stdpkt-preload >&2)
-    lib=$(find_lib) || { echo "lkl-hijack: the build produced no libstdpkt.so" >&2; exit 1; }
-fi
-case "$lib" in
-    /*) ;;
-    *) lib="$PWD/$lib" ;;
-esac
-
-# STDPKT_LIB is this script's, not the instance's: stdpkt rejects
-# unknown STDPKT_* variables.
-unset STDPKT_LIB
-
-cmd=$1
-shift
-if ! path=$(command -v -- "$cmd"); then
-    echo "lkl-hijack: $cmd: command not found" >&2
-    exit 127
+    echo "lkl-hijack: building stdpkt (cargo build --release -p stdpkt-cli -p stdpkt-preload)" >&2
+    (cd "$repo" && cargo build --release -q -p stdpkt-cli -p stdpkt-preload >&2)
+    stdpkt=$(find_stdpkt) || { echo "lkl-hijack: the build produced no stdpkt" >&2; exit 1; }
 fi
 
-if [ -f "$path" ]; then
-    # Statically linked programs have no program interpreter.
-    if command -v readelf >/dev/null && readelf -h "$path" >/dev/null 2>&1 \
-        && ! readelf -lW "$path" 2>/dev/null | grep -q 'INTERP'; then
-        echo "lkl-hijack: warning: $path is statically linked: it will not see the instance" >&2
-    fi
-
-    # iptables takes a lock file on the host (/run/xtables.lock): that
-    # would tie instances to the host's firewall tool and fail for users
-    # who cannot write /run. Each user gets a private one.
-    : "${XTABLES_LOCKFILE:=${TMPDIR:-/tmp}/stdpkt-xtables-$(id -u).lock}"
-    export XTABLES_LOCKFILE
-
-    privileged=
-    if [ -u "$path" ] || [ -g "$path" ]; then
-        privileged=setuid
-    elif command -v getcap >/dev/null && [ -n "$(getcap "$path" 2>/dev/null)" ]; then
-        privileged=capabilities
-    fi
-    if [ -n "$privileged" ]; then
-        tmp=$(mktemp -d "${TMPDIR:-/tmp}/lkl-hijack.XXXXXX")
-        trap 'rm -rf "$tmp"' EXIT
-        cp -- "$path" "$tmp/"
-        copy="$tmp/$(basename -- "$path")"
-        chmod u-s,g-s "$copy"
-        echo "lkl-hijack: $path has $privileged, which make the loader ignore LD_PRELOAD: running an unprivileged copy" >&2
-        path=$copy
-        # Not exec: the trap removes the copy afterwards.
-        status=0
-        LD_PRELOAD="$lib${LD_PRELOAD:+ $LD_PRELOAD}" "$path" "$@" || status=$?
-        exit "$status"
-    fi
-fi
-
-LD_PRELOAD="$lib${LD_PRELOAD:+ $LD_PRELOAD}" exec "$path" "$@"
+exec "$stdpkt" run -- "$@"

@@ -440,6 +440,10 @@ fn unprivileged_user_gets_root_inside_the_instance() {
     let script = dir.path("lkl-hijack.sh");
     std::fs::copy(preload_lib(), &lib).unwrap();
     std::fs::copy(format!("{ROOT}/scripts/lkl-hijack.sh"), &script).unwrap();
+    // The script runs the stdpkt next to it.
+    let stdpkt = dir.path("stdpkt");
+    std::fs::copy(common::stdpkt(), &stdpkt).unwrap();
+    std::fs::set_permissions(&stdpkt, std::fs::Permissions::from_mode(0o755)).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

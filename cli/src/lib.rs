@@ -6,6 +6,7 @@
 //! helper of `stdpkt instance --ping`.
 
 pub mod dump;
+pub mod launch;
 pub mod ping;
 pub mod stdio;
 

@@ -45,6 +45,8 @@ fn utf8(p: &Path) -> &str {
 pub fn preload_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
+        // scripts/lkl-hijack.sh runs the stdpkt next to it.
+        built("stdpkt-cli", "stdpkt");
         let so = built("stdpkt-preload", "libstdpkt.so");
         utf8(&so);
         so

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use stdpkt::wire::{Framing, OutputFormat};
+use stdpkt_cli::launch;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -517,190 +518,7 @@ fn run_vars(args: &RunArgs) -> Result<Vec<RunVar>, String> {
     Ok(vars)
 }
 
-/// The library's file name.
-const PRELOAD_LIB: &str = "libstdpkt.so";
-
-/// Finds libstdpkt.so (see RUN_ABOUT); the error carries the exit status.
-fn find_preload_lib(flag: Option<&std::path::Path>) -> Result<std::path::PathBuf, (u8, String)> {
-    use std::path::{Path, PathBuf};
-    fn usable(p: &Path) -> Result<PathBuf, String> {
-        if !p.is_file() {
-            return Err("no such file".into());
-        }
-        let abs = std::fs::canonicalize(p).map_err(|e| e.to_string())?;
-        // LD_PRELOAD separates its entries with spaces and colons.
-        if abs.to_string_lossy().contains([' ', ':']) {
-            return Err(format!(
-                "{}: LD_PRELOAD cannot hold a path with a space or ':'",
-                abs.display()
-            ));
-        }
-        Ok(abs)
-    }
-    if let Some(p) = flag {
-        return usable(p).map_err(|m| (2, format!("--lib {}: {m}", p.display())));
-    }
-    if let Some(p) = std::env::var_os("STDPKT_LIB").filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        return usable(&p).map_err(|m| (2, format!("STDPKT_LIB={}: {m}", p.display())));
-    }
-    let mut tried = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        tried.push(dir.join(PRELOAD_LIB));
-        match dir.file_name().and_then(|n| n.to_str()) {
-            Some("release") => tried.push(dir.with_file_name("debug").join(PRELOAD_LIB)),
-            Some("debug") => tried.push(dir.with_file_name("release").join(PRELOAD_LIB)),
-            Some("bin") => tried.push(dir.with_file_name("lib").join(PRELOAD_LIB)),
-            _ => {}
-        }
-    }
-    tried.push(Path::new("/usr/local/lib").join(PRELOAD_LIB));
-    if let Some(p) = tried.iter().find(|p| p.is_file()) {
-        return usable(p).map_err(|m| (1, m));
-    }
-    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-    Err((
-        1,
-        format!(
-            "{PRELOAD_LIB} not found (looked at {}); build it with \
-             'cargo build --release -p stdpkt-preload' or give --lib PATH",
-            tried.join(", ")
-        ),
-    ))
-}
-
-/// The file `cmd` names: itself if it holds a '/', else the first executable
-/// regular file of that name in $PATH.
-fn resolve_command(cmd: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::PermissionsExt;
-    if cmd.as_bytes().contains(&b'/') {
-        return Some(cmd.into());
-    }
-    if cmd.is_empty() {
-        return None;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).find_map(|dir| {
-        let dir = if dir.as_os_str().is_empty() {
-            ".".into()
-        } else {
-            dir
-        };
-        let c = dir.join(cmd);
-        let m = std::fs::metadata(&c).ok()?;
-        (m.is_file() && m.permissions().mode() & 0o111 != 0).then_some(c)
-    })
-}
-
-/// What an ELF file's program headers say about preloading.
-#[derive(PartialEq)]
-enum ElfKind {
-    /// Not ELF (a script, say), or a layout not inspected here.
-    Other,
-    /// Has a program interpreter (PT_INTERP): LD_PRELOAD applies.
-    Dynamic,
-    /// No program interpreter: nothing can be preloaded.
-    Static,
-}
-
-fn elf_kind(path: &std::path::Path) -> ElfKind {
-    use std::os::unix::fs::FileExt;
-    let Ok(f) = std::fs::File::open(path) else {
-        return ElfKind::Other;
-    };
-    let mut h = [0u8; 64];
-    // 64-bit little-endian ELF only (the hosts stdpkt runs on).
-    if f.read_exact_at(&mut h, 0).is_err() || h[..4] != *b"\x7fELF" || h[4] != 2 || h[5] != 1 {
-        return ElfKind::Other;
-    }
-    let phoff = u64::from_le_bytes(h[32..40].try_into().unwrap_or_default());
-    let phentsize = u64::from(u16::from_le_bytes([h[54], h[55]]));
-    let phnum = u64::from(u16::from_le_bytes([h[56], h[57]]));
-    for i in 0..phnum {
-        let mut p_type = [0u8; 4];
-        if f.read_exact_at(&mut p_type, phoff + i * phentsize).is_err() {
-            return ElfKind::Other;
-        }
-        if u32::from_le_bytes(p_type) == 3 {
-            return ElfKind::Dynamic;
-        }
-    }
-    ElfKind::Static
-}
-
-/// Why the loader would ignore LD_PRELOAD for `path`, if it would.
-fn privileges(path: &std::path::Path) -> Option<&'static str> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    if m.mode() & 0o6000 != 0 {
-        return Some("the setuid or setgid bit");
-    }
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: NUL-terminated strings; a null buffer of size 0 only asks
-    // for the attribute's size.
-    let n = unsafe {
-        libc::getxattr(
-            c.as_ptr(),
-            c"security.capability".as_ptr(),
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    (n > 0).then_some("file capabilities")
-}
-
-/// An unprivileged copy of `src`, open read-only (so that it can be
-/// executed), in a memfd or in an already deleted file in $TMPDIR.
-fn unprivileged_copy(src: &std::path::Path, memfd: bool) -> std::io::Result<std::fs::File> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut input = std::fs::File::open(src)?;
-    let mut rw = if memfd {
-        let name = std::ffi::CString::new(src.file_name().unwrap_or_default().as_bytes())
-            .unwrap_or_default();
-        // SAFETY: NUL-terminated name; the new fd is owned by the File.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and nothing else owns it.
-        unsafe { std::fs::File::from_raw_fd(fd) }
-    } else {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let p = std::env::temp_dir().join(format!("stdpkt-run-{}-{nanos}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o700)
-            .open(&p)?;
-        std::fs::remove_file(&p)?;
-        f
-    };
-    std::io::copy(&mut input, &mut rw)?;
-    // Executing a file that is open for writing fails (ETXTBSY): reopen it
-    // read-only and close the writable descriptor.
-    let ro = std::fs::File::open(format!("/proc/self/fd/{}", rw.as_raw_fd()))?;
-    drop(rw);
-    Ok(ro)
-}
-
 fn run(args: RunArgs) -> ExitCode {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    let fail = |status: u8, msg: &str| {
-        stdpkt_cli::sayln!("stdpkt run: {msg}");
-        ExitCode::from(status)
-    };
     let vars = match run_vars(&args) {
         Ok(v) => v,
         Err(m) => return fail(2, &m),
@@ -729,76 +547,14 @@ fn run(args: RunArgs) -> ExitCode {
             ),
         };
     }
-    let lib = match find_preload_lib(args.lib.as_deref()) {
-        Ok(l) => l,
-        Err((status, m)) => return fail(status, &m),
-    };
-    let preload = match std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
-        Some(old) => {
-            let mut s = lib.into_os_string();
-            s.push(" ");
-            s.push(old);
-            s
-        }
-        None => lib.into_os_string(),
-    };
-    let cmd = &args.command[0];
-    let Some(path) = resolve_command(cmd) else {
-        return fail(
-            127,
-            &format!("{}: command not found", cmd.to_string_lossy()),
-        );
-    };
-    let command = |program: &std::path::Path| {
-        let mut c = std::process::Command::new(program);
-        c.arg0(cmd)
-            .args(&args.command[1..])
-            .env_remove("STDPKT_LIB")
-            .env("LD_PRELOAD", &preload);
-        for v in &vars {
-            c.env(&v.name, &v.value);
-        }
-        c
-    };
-    let kind = elf_kind(&path);
-    if kind == ElfKind::Static {
-        stdpkt_cli::sayln!(
-            "stdpkt run: warning: {} is statically linked: it will not see the instance",
-            path.display()
-        );
-    }
-    let err = match privileges(&path).filter(|_| kind == ElfKind::Dynamic) {
-        None => command(&path).exec(),
-        Some(why) => {
-            // Each attempt returns only if the copy could not be run.
-            let mut errors = Vec::new();
-            for (memfd, place) in [(true, "memfd"), (false, "$TMPDIR")] {
-                let e = match unprivileged_copy(&path, memfd) {
-                    Ok(copy) => {
-                        let fd_path = format!("/proc/self/fd/{}", copy.as_raw_fd());
-                        command(std::path::Path::new(&fd_path)).exec()
-                    }
-                    Err(e) => e,
-                };
-                errors.push(format!("{place}: {e}"));
-            }
-            return fail(
-                126,
-                &format!(
-                    "{} has {why}, which make the loader ignore LD_PRELOAD, \
-                     and no unprivileged copy could be run ({})",
-                    path.display(),
-                    errors.join("; ")
-                ),
-            );
-        }
-    };
-    let status = if err.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    };
-    fail(status, &format!("{}: {err}", path.display()))
+    let env: Vec<(String, String)> = vars.into_iter().map(|v| (v.name, v.value)).collect();
+    let (status, msg) = launch::exec(args.lib.as_deref(), &args.command, &env);
+    fail(status, &msg)
+}
+
+fn fail(status: u8, msg: &str) -> ExitCode {
+    stdpkt_cli::sayln!("stdpkt run: {msg}");
+    ExitCode::from(status)
 }
 
 #[cfg(test)]
