@@ -23,6 +23,7 @@
 //! | `STDPKT_BOOT` | extra kernel command line, e.g. `mem=` for the kernel's memory | empty | `STDPKT_BOOT=mem=64M` |
 //! | `STDPKT_LOG` | filter for stdpkt's own log, in `env_logger` syntax | logging off | `STDPKT_LOG=stdpkt=debug` |
 //! | `STDPKT_LINGER` | keep stdpkt's kernel running when the program exits: `1`/`0`, `true`/`false`, `yes`/`no` (case-insensitive) | `0` | `STDPKT_LINGER=1` |
+//! | `STDPKT_EXIT_WAIT` | at exit, the longest wait, in seconds (0 to 3600), for closed TCP connections to deliver their queued data and have their FIN acknowledged, as the host kernel would after the process has gone | `60` | `STDPKT_EXIT_WAIT=5` |
 //!
 //! # Rules
 //!
@@ -95,6 +96,7 @@ pub const STDPKT_VARS: &[&str] = &[
     "STDPKT_BOOT",
     "STDPKT_LOG",
     "STDPKT_LINGER",
+    "STDPKT_EXIT_WAIT",
     // Read by the tools around the library, not by the instance:
     // STDPKT_LIB (where lkl-hijack.sh and `stdpkt run` find libstdpkt.so)
     // and STDPKT_DISABLE (preload does nothing).
@@ -103,7 +105,7 @@ pub const STDPKT_VARS: &[&str] = &[
 ];
 
 /// The complete configuration, as read from the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Configured interfaces only, sorted by index.
     pub interfaces: Vec<IfConfig>,
@@ -117,6 +119,26 @@ pub struct Config {
     pub log_filter: Option<String>,
     /// `STDPKT_LINGER`.
     pub linger: bool,
+    /// `STDPKT_EXIT_WAIT`, in seconds.
+    pub exit_wait_secs: u32,
+}
+
+/// `STDPKT_EXIT_WAIT` when unset.
+pub const DEFAULT_EXIT_WAIT_SECS: u32 = 60;
+
+impl Default for Config {
+    /// What an environment without stdpkt variables gives.
+    fn default() -> Self {
+        Config {
+            interfaces: Vec::new(),
+            gateways: Gateways::default(),
+            sysctls: Vec::new(),
+            boot_args: String::new(),
+            log_filter: None,
+            linger: false,
+            exit_wait_secs: DEFAULT_EXIT_WAIT_SECS,
+        }
+    }
 }
 
 impl Config {
@@ -380,6 +402,10 @@ pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
     if let Some(&v) = globals.get("STDPKT_LINGER") {
         config.linger = parse_bool(v).map_err(|m| ConfigError::new("STDPKT_LINGER", v, m))?;
     }
+    config.exit_wait_secs = match globals.get("STDPKT_EXIT_WAIT") {
+        Some(&v) => parse_exit_wait(v).map_err(|m| ConfigError::new("STDPKT_EXIT_WAIT", v, m))?,
+        None => DEFAULT_EXIT_WAIT_SECS,
+    };
     Ok(config)
 }
 
@@ -942,6 +968,14 @@ pub(crate) fn parse_boot_args(s: &str) -> Result<String, String> {
         );
     }
     Ok(s.trim().to_owned())
+}
+
+/// Parses `STDPKT_EXIT_WAIT`: whole seconds, at most an hour.
+fn parse_exit_wait(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n <= 3600 => Ok(n),
+        _ => Err("expected whole seconds from 0 to 3600, e.g. 60".to_owned()),
+    }
 }
 
 /// Parses a boolean such as `STDPKT_LINGER`.
@@ -1594,6 +1628,16 @@ mod tests {
     }
 
     #[test]
+    fn exit_wait() {
+        assert_eq!(ok(&[]).exit_wait_secs, DEFAULT_EXIT_WAIT_SECS);
+        assert_eq!(ok(&[("STDPKT_EXIT_WAIT", " 0 ")]).exit_wait_secs, 0);
+        assert_eq!(ok(&[("STDPKT_EXIT_WAIT", "3600")]).exit_wait_secs, 3600);
+        for bad in ["", "-1", "3601", "1.5", "60s", "many"] {
+            assert_err(&[("STDPKT_EXIT_WAIT", bad)], "STDPKT_EXIT_WAIT", "seconds");
+        }
+    }
+
+    #[test]
     fn boot_and_linger_errors() {
         assert_eq!(
             err(&[("STDPKT_BOOT", "mem=64M\ninit=/bin/sh")]),
@@ -1670,7 +1714,8 @@ mod tests {
         assert_eq!(
             err(&[("STDPKT_FOO", "1")]),
             "stdpkt: STDPKT_FOO=\"1\": unknown stdpkt variable; known are GW, \
-             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_LIB, STDPKT_DISABLE"
+             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_EXIT_WAIT, STDPKT_LIB, \
+             STDPKT_DISABLE"
         );
         assert_err(&[("STDPKT_", "")], "STDPKT_", "unknown stdpkt variable");
         assert_err(&[("STDPKT_sysctl", "a=1")], "STDPKT_sysctl", "unknown");

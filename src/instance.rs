@@ -5,11 +5,13 @@
 
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, ConfigError};
 use crate::kernel::{self, BootError, Errno};
 use crate::netconf;
 use crate::nics::Nic;
+use crate::owed::{self, Owed};
 
 /// Why an instance could not start. Every variant prints as one line.
 #[derive(Debug)]
@@ -172,26 +174,36 @@ impl Instance {
     /// input has ended, or SIGTERM/SIGINT arrives (consumed here). Returns
     /// at once without NICs.
     pub fn linger(&self) {
-        // SAFETY: signal mask manipulation on local sets; sigtimedwait
-        // only polls for the two signals blocked here.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            let ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 100_000_000,
-            };
-            while !self.all_rx_finished() {
-                if libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) > 0 {
-                    break;
-                }
-            }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        wait_while(None, || !self.all_rx_finished());
+    }
+
+    /// At exit, after the program's sockets are closed: waits, for `limit`
+    /// at most, until no TCP connection owes its peer data or a FIN (see
+    /// [`crate::owed`]), as the host kernel would go on sending after the
+    /// process has gone. Gives up early on SIGTERM/SIGINT (consumed here),
+    /// and on connections through NICs whose every input has ended (no
+    /// acknowledgement can arrive). Returns what is still owed then, and
+    /// why the wait ended.
+    pub fn wait_for_owed(&self, limit: Duration) -> (Vec<Owed>, WaitEnd) {
+        let deadline = Instant::now() + limit;
+        let mut owed = owed_connections();
+        if owed.is_empty() || limit.is_zero() {
+            return (owed, WaitEnd::Timeout);
         }
+        log::debug!("exit: waiting for {} TCP connections to finish", owed.len());
+        let mut end = WaitEnd::Timeout;
+        let signalled = wait_while(Some(deadline), || {
+            owed = owed_connections();
+            if !owed.iter().all(Owed::is_local) && self.all_rx_finished() {
+                end = WaitEnd::InputsEnded;
+                return false;
+            }
+            !owed.is_empty()
+        });
+        if signalled {
+            end = WaitEnd::Signal;
+        }
+        (owed_connections(), end)
     }
 
     /// Lines about lost frames, one per NIC that lost any.
@@ -207,6 +219,58 @@ impl Instance {
             .filter_map(|n| n.net().map(|d| (n.config.name(), d.stats())))
             .collect()
     }
+}
+
+/// The kernel's owing TCP connections; none if /proc cannot be read.
+fn owed_connections() -> Vec<Owed> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|p| kernel::read_file(p).ok())
+        .flat_map(|t| owed::parse(&String::from_utf8_lossy(&t)))
+        .collect()
+}
+
+/// Why [`Instance::wait_for_owed`] stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    Timeout,
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// Every NIC's input has ended: no answer can come.
+    InputsEnded,
+}
+
+/// Runs `busy` every few milliseconds while it returns true, until
+/// `deadline` or until SIGTERM or SIGINT arrives for this thread (the
+/// signal is consumed: the wait was what it asked to end). True if a
+/// signal ended it.
+fn wait_while(deadline: Option<Instant>, mut busy: impl FnMut() -> bool) -> bool {
+    // Short steps first: most waits end within milliseconds.
+    let mut step = Duration::from_millis(2);
+    let mut signalled = false;
+    // SAFETY: signal mask manipulation on local sets; sigtimedwait only
+    // polls for the two signals blocked here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        while busy() && deadline.is_none_or(|d| Instant::now() < d) {
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: step.as_nanos() as libc::c_long,
+            };
+            if libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) > 0 {
+                signalled = true;
+                break;
+            }
+            step = (step * 2).min(Duration::from_millis(100));
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    signalled
 }
 
 fn setup_basics(config: &Config) -> Result<(), StartError> {

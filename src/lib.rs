@@ -10,5 +10,6 @@ pub mod instance;
 pub mod kernel;
 pub mod netconf;
 pub mod nics;
+pub mod owed;
 pub mod virtio;
 pub mod wire;

@@ -350,30 +350,88 @@ fn boot(
     }
 }
 
-/// After `main` returns: STDPKT_LINGER keeps the instance forwarding, then
-/// lost frames are reported on stderr.
+/// At exit (after `main` returns, or `exit`/`_exit`), in the process that
+/// booted the instance, once:
+/// 1. the program's instance sockets are closed, as the host kernel closes
+///    a dying process's fds;
+/// 2. the instance stays, quietly, until every TCP connection has
+///    delivered its queued data and had its FIN acknowledged (or
+///    `STDPKT_EXIT_WAIT` runs out: one line names what was abandoned);
+/// 3. `STDPKT_LINGER` keeps it forwarding until its inputs end;
+/// 4. lost frames are reported on stderr.
 extern "C" fn at_exit() {
-    // SAFETY: getpid has no preconditions. A forked child owns nothing.
-    if OWNER.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    // SAFETY: getpid has no preconditions. A forked or vforked child owns
+    // nothing.
+    if OWNER.load(Ordering::Relaxed) != unsafe { libc::getpid() }
+        || DONE.swap(true, Ordering::AcqRel)
+    {
         return;
     }
     let Some(inst) = stdpkt_core::instance::get() else {
         return;
     };
+    for (_, kfd) in fdtable::take_range(0, u32::MAX) {
+        io::close_kernel(kfd);
+    }
+    let limit = std::time::Duration::from_secs(inst.config().exit_wait_secs.into());
+    let (mut owed, end) = inst.wait_for_owed(limit);
+    if end == stdpkt_core::instance::WaitEnd::InputsEnded {
+        // Only a FIN left (it counts as one byte) to a peer that has gone:
+        // nothing the program wrote is lost.
+        owed.retain(|o| o.queued > 1);
+    }
+    if !owed.is_empty() {
+        use stdpkt_core::instance::WaitEnd;
+        let why = match end {
+            WaitEnd::Timeout => format!("after {} s (STDPKT_EXIT_WAIT)", limit.as_secs()),
+            WaitEnd::Signal => "on a signal".into(),
+            WaitEnd::InputsEnded => "as its NICs' inputs have ended".into(),
+        };
+        let list: Vec<String> = owed.iter().map(ToString::to_string).collect();
+        say(&format!(
+            "exit: gave up {why} on {} TCP connection(s) not yet done: {}",
+            owed.len(),
+            list.join(", ")
+        ));
+    }
     if inst.config().linger {
         inst.linger();
     }
     for line in inst.drop_report() {
-        let msg = format!("stdpkt: {line}\n");
-        // SAFETY: a valid buffer to the host's stderr.
-        unsafe {
-            real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
-                2,
-                msg.as_ptr().cast(),
-                msg.len(),
-            );
-        }
+        say(&line);
     }
+}
+
+/// `stdpkt: LINE` to the host's stderr in one write.
+fn say(line: &str) {
+    let msg = format!("stdpkt: {line}\n");
+    // SAFETY: a valid buffer to the host's stderr.
+    unsafe {
+        real!(write: fn(c_int, *const libc::c_void, usize) -> isize)(
+            2,
+            msg.as_ptr().cast(),
+            msg.len(),
+        );
+    }
+}
+
+/// `_exit` skips atexit handlers, but the instance must still deliver
+/// what the program sent before it goes (see [`at_exit`]).
+#[no_mangle]
+pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+    at_exit();
+    // SAFETY: libc's _exit.
+    unsafe { real!(_exit: fn(c_int) -> ())(status) };
+    // SAFETY: the real _exit does not return.
+    unsafe { std::hint::unreachable_unchecked() }
+}
+
+/// The C99 name of [`_exit`].
+#[no_mangle]
+pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+    // SAFETY: as _exit.
+    unsafe { _exit(status) }
 }
 
 #[used]
