@@ -13,9 +13,11 @@
 #![allow(dead_code)]
 
 pub mod frames;
+pub mod guard;
 pub mod kernel;
 pub mod process;
 pub mod tempdir;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
