@@ -6,12 +6,19 @@ set -euo pipefail
 . "$(dirname "$0")/args.sh" "$@"
 
 # The one list. tests/setup_drift.rs checks that every program the build,
-# tests, examples and scripts start comes from a package named here (or
-# from one every Debian system has).
-PKGS=(linux-source-6.12 build-essential flex bison bc libelf-dev libclang-dev
-      rsync python3 shellcheck
-      iproute2 iptables nftables iputils-ping tcpdump tshark netperf socat
-      netcat-openbsd traceroute libcap2-bin)
+# tests, examples and scripts start comes from a package named here, from
+# a direct dependency of one, or from one every Debian system has.
+PKGS=(
+    # The kernel build: make runs gcc, flex, bison, bc, and rsync for
+    # headers_install; binutils for objcopy, ar, nm; libclang for bindgen.
+    linux-source-6.12 build-essential binutils flex bison bc libelf-dev
+    libclang-dev rsync
+    # scripts/test.sh and scripts/bench.sh.
+    shellcheck git procps python3
+    # What the tests and examples drive (wireshark-common: text2pcap).
+    iproute2 iptables nftables iputils-ping tcpdump wireshark-common netperf
+    socat netcat-openbsd traceroute libcap2-bin
+)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -32,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     echo "setup: installing ${missing[*]}" >&2
     $SUDO apt-get update -q >&2
-    # tshark asks whether non-root users may capture: answer no, quietly.
+    # wireshark-common asks whether non-root users may capture: answer no, quietly.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
