@@ -139,16 +139,50 @@ fn setup_nic(nic: &mut Nic) -> Result<(), StartError> {
     if kname != name {
         netconf::rename_link(index, &name).map_err(|e| err("renaming", e))?;
     }
-    // No duplicate address detection for the link-local address made when
-    // the link comes up (the configured ones are added with NODAD): it
-    // would keep fe80:: unusable for a second after start-up.
-    kernel::write_file(&format!("/proc/sys/net/ipv6/conf/{name}/accept_dad"), b"0")
-        .map_err(|e| err("net.ipv6.conf accept_dad", e))?;
-    netconf::set_link(index, true, c.mtu).map_err(|e| err("bringing it up", e))?;
+    let sysctl =
+        |path: String, value: &[u8]| kernel::write_file(&path, value).map_err(|e| err(&path, e));
+    // A restarted peer has a new MAC: tell the neighbours at link-up
+    // (gratuitous ARP, unsolicited NA), so that they do not keep sending
+    // to the old one until their cache entry goes stale.
+    sysctl(format!("/proc/sys/net/ipv4/conf/{name}/arp_notify"), b"1")?;
+    sysctl(format!("/proc/sys/net/ipv6/conf/{name}/ndisc_notify"), b"1")?;
+    // The link-local address is configured here like the others: without
+    // duplicate address detection, so that it works at once. Addresses a
+    // program adds later get DAD, as on Linux.
+    let ipv6 = c.mtu.is_none_or(|m| m >= config::MTU_MIN_IPV6);
+    if ipv6 {
+        sysctl(
+            format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode"),
+            b"1",
+        )?;
+        let ll = link_local(c.mac);
+        netconf::add_addr(index, ll.into(), 64).map_err(|e| err(&format!("adding {ll}/64"), e))?;
+    }
+    // Addresses first: link-up announces them.
     for a in &c.addrs {
         netconf::add_addr(index, a.addr, a.prefix).map_err(|e| err(&format!("adding {a}"), e))?;
     }
+    netconf::set_link(index, true, c.mtu).map_err(|e| err("bringing it up", e))?;
+    // The carrier comes up after the link (the driver learns it from the
+    // device): announce now that frames go out.
+    netconf::set_mac(index, c.mac).map_err(|e| err("announcing its addresses", e))?;
     Ok(())
+}
+
+/// The modified EUI-64 link-local address of `mac` (RFC 4291, appendix
+/// A), the one Linux would make.
+fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
+    let m = mac;
+    std::net::Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
 }
 
 fn setup_routes(config: &Config) -> Result<(), StartError> {
@@ -315,4 +349,23 @@ fn ram_pages() -> Result<u64, Errno> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb / 4)
         .ok_or(Errno(libc::EINVAL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_is_modified_eui64() {
+        assert_eq!(
+            link_local([0x02, 0x00, 0x00, 0x00, 0x00, 0x0a]),
+            "fe80::ff:fe00:a".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            link_local([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]),
+            "fe80::211:22ff:fe33:4455"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+        );
+    }
 }

@@ -110,6 +110,21 @@ pub fn set_link(index: u32, up: bool, mtu: Option<u32>) -> Result<()> {
     transact(&req).map(drop)
 }
 
+/// Sets the MAC address of interface `index` (to the one it has, to have
+/// the kernel announce its addresses: a change of address sends a
+/// gratuitous ARP and an unsolicited NA where `arp_notify` and
+/// `ndisc_notify` are on).
+pub fn set_mac(index: u32, mac: [u8; 6]) -> Result<()> {
+    let m = k::ifinfomsg {
+        ifi_index: index_to_kernel(index)?,
+        ..Default::default()
+    };
+    let req = Request::new(k::RTM_NEWLINK, k::NLM_F_REQUEST | k::NLM_F_ACK)
+        .fixed(&ifinfomsg(&m))
+        .attr(k::IFLA_ADDRESS, &mac);
+    transact(&req).map(drop)
+}
+
 /// Adds `addr/prefix` to interface `index` (`EEXIST` if it is there).
 ///
 /// IPv4 addresses get the broadcast address of their subnet (not for /31

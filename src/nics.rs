@@ -50,8 +50,9 @@ fn take_stdio(fd: i32) -> io::Result<OwnedFd> {
 /// A TX sink whose stream may open later (a fifo waits for its reader):
 /// until then frames are queued, so nothing sent at start-up is lost. When
 /// the reader of a fifo leaves, the fifo is opened again in the background
-/// for the next reader; frames sent meanwhile are dropped (and counted), as
-/// on an unplugged cable.
+/// for the next reader, and frames sent meanwhile are queued the same way
+/// (the oldest dropped and counted beyond [`PENDING_TX_MAX`]): a restarted
+/// peer gets the answer to its first ARP request.
 struct LateSink {
     state: Arc<Mutex<LateState>>,
 }
@@ -59,13 +60,13 @@ struct LateSink {
 struct LateState {
     sink: Option<StreamSink<File>>,
     pending: VecDeque<Vec<u8>>,
-    /// Frames dropped from a full queue before the first open.
+    /// Frames dropped from a full queue while waiting for a reader.
     dropped: u64,
     /// The TX path, for opening again after its reader left.
     path: Option<(std::path::PathBuf, Framing)>,
-    /// Set while the path is opened again for a new reader.
-    reopening: bool,
-    /// Frames lost by earlier sinks of this NIC, and while reopening.
+    /// Set when the path can no longer be opened: frames are dropped.
+    failed: bool,
+    /// Frames lost by earlier sinks of this NIC, and after a failure.
     lost: u64,
 }
 
@@ -74,7 +75,7 @@ impl FrameSink for LateSink {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         // Through a plain reference, so that borrows of fields split.
         let st = &mut *guard;
-        if st.reopening {
+        if st.failed {
             st.lost += 1;
             return;
         }
@@ -99,10 +100,12 @@ impl FrameSink for LateSink {
         });
         if sink.reader_gone() && st.path.is_some() {
             let s = sink.stats();
-            st.lost += s.dropped_closed + s.dropped_error + s.dropped_invalid;
+            // This frame found the reader gone: it waits for the next one,
+            // with those sent from now on.
+            st.lost += s.dropped_closed.saturating_sub(1) + s.dropped_error + s.dropped_invalid;
+            st.pending.push_back(frame.to_vec());
             st.sink = None;
-            st.reopening = true;
-            log::info!("tx: waiting for a new reader");
+            log::info!("tx: waiting for a new reader (queueing frames)");
             open_tx_in_background(self.state.clone(), st);
         }
     }
@@ -122,7 +125,6 @@ fn open_tx_in_background(state: Arc<Mutex<LateState>>, st: &mut LateState) {
             .open(&p)
             .and_then(|f| StreamSink::new(f, format));
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-        s.reopening = false;
         match opened {
             Ok(mut sink) => {
                 for frame in s.pending.drain(..) {
@@ -134,14 +136,16 @@ fn open_tx_in_background(state: Arc<Mutex<LateState>>, st: &mut LateState) {
                 log::error!("{}: {e}", p.display());
                 // Nothing will ever read: stop queueing.
                 s.path = None;
-                s.reopening = true;
+                s.failed = true;
+                s.lost += s.pending.len() as u64;
+                s.pending.clear();
             }
         }
     };
     if let Err(e) = spawn_with_signals_blocked("stdpkt-txopen", opener) {
         log::error!("tx: cannot start the opener: {e}");
         st.path = None;
-        st.reopening = true;
+        st.failed = true;
     }
 }
 
@@ -225,7 +229,7 @@ impl Nic {
             pending: VecDeque::new(),
             dropped: 0,
             path: None,
-            reopening: false,
+            failed: false,
             lost: 0,
         }));
 
@@ -380,7 +384,7 @@ impl Nic {
         }
         if st.dropped > 0 {
             parts.push(format!(
-                "output: {} frames dropped before it opened",
+                "output: {} frames dropped while it had no reader",
                 st.dropped
             ));
         }
@@ -426,4 +430,110 @@ fn check_path(p: &std::path::Path, read: bool) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{FrameReader, MIN_FRAME_LEN};
+    use std::time::{Duration, Instant};
+
+    fn frame(tag: u8) -> Vec<u8> {
+        let mut f = vec![0u8; MIN_FRAME_LEN + 50];
+        f[0] = 0x02;
+        f[MIN_FRAME_LEN] = tag;
+        f
+    }
+
+    fn fifo() -> (std::path::PathBuf, impl Drop) {
+        struct Rm(std::path::PathBuf);
+        impl Drop for Rm {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("stdpkt-nics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("tx");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        (p, Rm(dir))
+    }
+
+    /// A reader of the fifo that never blocks (the test must not hang),
+    /// once the sink has opened the other end (until then a read would
+    /// see EOF).
+    fn reader(path: &std::path::Path, state: &Mutex<LateState>) -> FrameReader<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap();
+        wait_for("the sink", || state.lock().unwrap().sink.is_some());
+        FrameReader::new(f, Framing::Raw)
+    }
+
+    /// The tags of the next `n` frames (panics after a few seconds).
+    fn read_tags(r: &mut FrameReader<File>, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut tags = Vec::new();
+        while tags.len() < n {
+            match r.read_frame() {
+                Ok(Some(f)) => tags.push(f[MIN_FRAME_LEN]),
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(crate::wire::ReadError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+            assert!(Instant::now() < deadline, "got only {tags:?} of {n} frames");
+        }
+        tags
+    }
+
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Frames sent while a TX fifo has no reader (before the first one,
+    /// and after one left) reach the next reader in order, the one that
+    /// found the reader gone included.
+    #[test]
+    fn frames_wait_for_the_next_reader() {
+        let (path, _rm) = fifo();
+        let state = Arc::new(Mutex::new(LateState {
+            sink: None,
+            pending: VecDeque::new(),
+            dropped: 0,
+            path: Some((path.clone(), Framing::Raw)),
+            failed: false,
+            lost: 0,
+        }));
+        open_tx_in_background(state.clone(), &mut state.lock().unwrap());
+        let mut sink = LateSink {
+            state: state.clone(),
+        };
+        sink.send(&frame(1));
+        let mut r1 = reader(&path, &state);
+        assert_eq!(read_tags(&mut r1, 1), [1]);
+        sink.send(&frame(2));
+        assert_eq!(read_tags(&mut r1, 1), [2]);
+        drop(r1);
+        // Finds the reader gone (EPIPE), then waits with the next two.
+        sink.send(&frame(3));
+        sink.send(&frame(4));
+        sink.send(&frame(5));
+        let mut r2 = reader(&path, &state);
+        assert_eq!(read_tags(&mut r2, 3), [3, 4, 5]);
+        sink.send(&frame(6));
+        assert_eq!(read_tags(&mut r2, 1), [6]);
+        let st = state.lock().unwrap();
+        assert_eq!((st.lost, st.dropped), (0, 0));
+    }
 }

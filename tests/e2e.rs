@@ -559,6 +559,52 @@ fn ping_ipv6_link_local_by_interface_name() {
     );
 }
 
+/// Addresses that stdpkt configures work at once (no duplicate address
+/// detection), but one a program adds later gets DAD as on Linux: adding
+/// B's address in A fails it ("dadfailed"), while A's own stays usable.
+#[test]
+fn an_address_added_later_gets_duplicate_address_detection() {
+    use std::io::Write;
+    let p = Pair::new("dad");
+    let _b = sleeper(&p.dir, &p.b("2001:db8::2/64"));
+    // `ip -batch -` runs each line as it arrives: the address is added,
+    // and shown once DAD (one probe, one second) is over.
+    let input = p.dir.fifo("ip.in");
+    let mut feed = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&input)
+        .expect("open ip.in");
+    let mut cmd = preloaded(&p.dir, &p.a("2001:db8::1/64"), &["ip", "-batch", "-"]);
+    cmd.stdin(File::open(&input).expect("ip.in for reading"));
+    let mut a = Proc::start("ip -batch (A)", cmd);
+    feed.write_all(b"addr add 2001:db8::2/64 dev eth0\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    feed.write_all(b"addr show dev eth0\n").unwrap();
+    drop(feed);
+    let out = a.finish(30);
+    out.ok();
+    let text = out.text();
+    let line = |addr: &str| {
+        text.lines()
+            .find(|l| l.contains(addr))
+            .unwrap_or_else(|| panic!("no {addr}: {}", out.report()))
+            .to_string()
+    };
+    assert!(
+        line("inet6 2001:db8::2/64").contains("dadfailed"),
+        "{}",
+        out.report()
+    );
+    let own = line("inet6 2001:db8::1/64");
+    assert!(
+        !own.contains("dadfailed") && !own.contains("tentative"),
+        "{}",
+        out.report()
+    );
+}
+
 // ------------------------------------------------------------------ 2. ip
 
 #[test]

@@ -339,3 +339,98 @@ fn server_serves_clients_one_after_another() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// Clients restarted one after another, each with a MAC of its own (as
+/// processes get by default), reach a server whose input is held: every
+/// client's first ping is answered without the ARP retry (1 s) that a
+/// lost reply or a stale neighbour entry would cost. Link-up announces the
+/// new MAC (gratuitous ARP), and frames the server sends while its output
+/// fifo waits for the next reader are queued, not dropped.
+#[test]
+fn restarted_clients_are_answered_at_once() {
+    let dir = TempDir::new("restarted");
+    let a2b = dir.fifo("a2b");
+    let b2a = dir.fifo("b2a");
+    let _hold = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&a2b)
+        .expect("open a2b");
+    let _b = responder(&dir, &a2b, &b2a, "raw");
+    for client in 1..=5u8 {
+        let c = instance(
+            &[
+                ("IF0", format!("{b2a}|{a2b}")),
+                ("MAC0", format!("02:00:00:00:01:{client:02x}")),
+                ("IP0", "192.0.2.1/24".into()),
+            ],
+            &[
+                "--ping",
+                "192.0.2.2",
+                "--count",
+                "20",
+                "--interval",
+                "10",
+                "--timeout",
+                "3000",
+            ],
+        );
+        let out = run_with_timeout(c, 60);
+        let err = &out.stderr;
+        assert!(
+            err.contains("192.0.2.2: 20 sent, 20 received, 0% loss"),
+            "client {client}:\n{err}"
+        );
+        let max_ms: f64 = err
+            .split("rtt min/avg/p99/max = ")
+            .nth(1)
+            .and_then(|t| t.split(" ms").next())
+            .and_then(|t| t.rsplit('/').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("client {client}: no rtt line:\n{err}"));
+        // An ARP retry waits a whole second; a first answer costs milliseconds.
+        assert!(
+            max_ms < 500.0,
+            "client {client}: max rtt {max_ms} ms:\n{err}"
+        );
+    }
+}
+
+/// Link-up announces the NIC's addresses, so that neighbours that knew a
+/// previous process (another MAC) at the same address update at once: a
+/// gratuitous ARP for the IPv4 address and unsolicited neighbour
+/// advertisements (override flag) for the IPv6 ones, before anything else.
+#[test]
+fn link_up_announces_the_addresses() {
+    let dir = TempDir::new("announce");
+    let out = dir.path("out.raw");
+    let c = instance(
+        &[
+            ("IF0", format!("/dev/null|{out}")),
+            ("MAC0", "02:00:00:00:00:0a".into()),
+            ("IP0", "192.0.2.1/24,2001:db8::1/64".into()),
+        ],
+        &["--ping", "192.0.2.2", "--count", "1", "--timeout", "300"],
+    );
+    // The ping gets no answer (nobody is there): only the frames count.
+    let _ = run_with_timeout(c, 30);
+    let mut dump = Command::new(stdpkt());
+    dump.arg("dump")
+        .stdin(std::fs::File::open(&out).expect("the output"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let text = stdout(&dump.output().expect("stdpkt dump"));
+    for want in [
+        "Request who-has 192.0.2.1 tell 192.0.2.1",
+        "2001:db8::1 > ff02::1: ICMPv6 neighbor advertisement, tgt is 2001:db8::1, flags [override]",
+        "fe80::ff:fe00:a > ff02::1: ICMPv6 neighbor advertisement, tgt is fe80::ff:fe00:a, flags [override]",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("who-has 192.0.2.1 tell 192.0.2.1")
+            || first.contains("neighbor advertisement"),
+        "announced after other frames:\n{text}"
+    );
+}

@@ -24,6 +24,18 @@ impl PingReport {
         }
         100.0 * f64::from(self.sent - self.received) / f64::from(self.sent)
     }
+
+    /// The loss as printed: exact to three decimals, never rounded to 0
+    /// (1 of 200 lost is "0.5", 1 of 3 "33.333").
+    pub fn loss_text(&self) -> String {
+        let p = format!("{:.3}", self.loss_percent());
+        let p = p.trim_end_matches('0').trim_end_matches('.');
+        if p == "0" && self.received < self.sent {
+            // Below 0.0005%: say so rather than print 0.
+            return "<0.001".into();
+        }
+        p.to_owned()
+    }
 }
 
 const PAYLOAD: usize = 56;
@@ -163,5 +175,29 @@ fn ping_on(
                 report.rtts.push(t.elapsed());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PingReport;
+
+    fn loss(sent: u32, received: u32) -> String {
+        PingReport {
+            sent,
+            received,
+            rtts: Vec::new(),
+        }
+        .loss_text()
+    }
+
+    #[test]
+    fn loss_is_printed_exactly() {
+        assert_eq!(loss(200, 200), "0");
+        assert_eq!(loss(200, 199), "0.5");
+        assert_eq!(loss(3, 2), "33.333");
+        assert_eq!(loss(4, 0), "100");
+        assert_eq!(loss(0, 0), "0");
+        assert_eq!(loss(1_000_000, 999_999), "<0.001");
     }
 }

@@ -256,10 +256,10 @@ fn instance(args: InstanceArgs) -> ExitCode {
                         .unwrap_or(0.0)
                 };
                 stdpkt_cli::sayln!(
-                    "{dst}: {} sent, {} received, {:.0}% loss, avg rtt {avg:.3} ms, rtt min/avg/p99/max = {:.3}/{avg:.3}/{:.3}/{:.3} ms",
+                    "{dst}: {} sent, {} received, {}% loss, avg rtt {avg:.3} ms, rtt min/avg/p99/max = {:.3}/{avg:.3}/{:.3}/{:.3} ms",
                     r.sent,
                     r.received,
-                    r.loss_percent(),
+                    r.loss_text(),
                     pick(0.0),
                     pick(0.99),
                     pick(1.0)
