@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::preload_lib;
 use common::process::{clean_command, signal_group, wait_deadline};
 use common::tempdir::TempDir;
-use common::{stdpkt, ROOT};
+use common::{guard, stdpkt, tools, ROOT};
 
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
@@ -63,11 +62,15 @@ fn host_env(rx: &str, tx: &str, mac: &str, ip: &str, gw: Option<&str>) -> Env {
 /// `args` under scripts/lkl-hijack.sh with this tree's library, a clean
 /// environment plus `env`, stdin from /dev/null, in `dir`, in a process
 /// group of its own (the script runs capability binaries such as ping as
-/// its child: the group holds both).
+/// its child: the group holds both). Its PATH finds unprivileged copies
+/// of privileged programs first ([`guard::path`]), for a shell's
+/// programs too; a missing program fails here, naming its package.
 fn preloaded(dir: &TempDir, env: &[(&str, String)], args: &[&str]) -> Command {
+    guard::program(args[0]);
     let mut c = clean_command(format!("{ROOT}/scripts/lkl-hijack.sh"), args);
     c.current_dir(dir.root())
-        .env("STDPKT_LIB", preload_lib())
+        .env("PATH", guard::path())
+        .env("STDPKT_LIB", guard::lib())
         .stdin(Stdio::null())
         .process_group(0);
     for (k, v) in env {
@@ -78,8 +81,8 @@ fn preloaded(dir: &TempDir, env: &[(&str, String)], args: &[&str]) -> Command {
 
 /// `args` on the host, without the library (checks, hashes, conversions).
 fn on_host(args: &[&str]) -> Command {
-    let mut c = clean_command(args[0], &args[1..]);
-    c.stdin(Stdio::null()).process_group(0);
+    let mut c = clean_command(tools::resolve(args[0]), &args[1..]);
+    c.arg0(args[0]).stdin(Stdio::null()).process_group(0);
     c
 }
 
@@ -337,7 +340,7 @@ fn run(name: &str, cmd: Command, secs: u64) -> Out {
     Proc::start(name, cmd).finish(secs)
 }
 
-/// Debian's ping (a capability binary: the script runs a copy) from an
+/// Debian's ping (a capability binary: a copy runs, see [`preloaded`]) from an
 /// instance with `env`: three probes 200 ms apart, one second for the
 /// last answer.
 fn ping(dir: &TempDir, env: &[(&str, String)], target: &str) -> Out {

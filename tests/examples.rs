@@ -16,8 +16,8 @@ use std::time::Duration;
 
 mod common;
 
-use common::process::{signal_group, which, Captured, Out};
-use common::ROOT;
+use common::process::{signal_group, Captured, Out};
+use common::{guard, tools, ROOT};
 
 /// Seconds an example may take; each finishes in well under 30.
 const EXAMPLE_TIMEOUT: u64 = 90;
@@ -56,6 +56,8 @@ fn setup() -> MutexGuard<'static, ()> {
                 "{f} missing after the build"
             );
         }
+        // Programs would run on the host's network without it.
+        guard::check_library(&release_dir().join("libstdpkt.so"));
     });
     guard
 }
@@ -91,15 +93,6 @@ fn example_any_status(name: &str) -> Out {
     let mut c = Command::new("bash");
     c.arg(format!("examples/{name}"));
     run_with_timeout(c, EXAMPLE_TIMEOUT)
-}
-
-/// Skips (passes with a note) when a tool the example drives is missing.
-fn tools(names: &[&str]) -> bool {
-    let missing: Vec<&&str> = names.iter().filter(|n| which(n).is_none()).collect();
-    if !missing.is_empty() {
-        eprintln!("skipped: not installed: {missing:?}");
-    }
-    missing.is_empty()
 }
 
 /// The throughput of netperf's result line (`131072 16384 16384 2.00 930.80`).
@@ -157,9 +150,7 @@ fn check_port_mirror(out: &Out) {
 #[test]
 fn ping_through_grep() {
     let _g = setup();
-    if !tools(&["ping", "grep"]) {
-        return;
-    }
+    tools::require_all(&["ping", "grep"]);
     // Its status is not checked: its EXIT trap runs under `set -e`, and a
     // `kill` of jobs that have already ended makes it exit 1.
     let out = example_any_status("ping-through-grep.sh");
@@ -170,27 +161,21 @@ fn ping_through_grep() {
 #[test]
 fn port_mirror_raw_through_pktparser_text2pcap_tcpdump() {
     let _g = setup();
-    if !tools(&["netperf", "netserver", "tee", "text2pcap", "tcpdump"]) {
-        return;
-    }
+    tools::require_all(&["netperf", "netserver", "tee", "text2pcap", "tcpdump"]);
     check_port_mirror(&example("port-mirror.sh"));
 }
 
 #[test]
 fn port_mirror_pcap_into_tcpdump() {
     let _g = setup();
-    if !tools(&["netperf", "netserver", "tee", "tcpdump"]) {
-        return;
-    }
+    tools::require_all(&["netperf", "netserver", "tee", "tcpdump"]);
     check_port_mirror(&example("port-mirror-pcap.sh"));
 }
 
 #[test]
 fn nat_then_filter() {
     let _g = setup();
-    if !tools(&["ping", "iptables", "tee", "text2pcap", "tcpdump"]) {
-        return;
-    }
+    tools::require_all(&["ping", "iptables", "tee", "text2pcap", "tcpdump"]);
     let out = example("nat-filter.sh");
     let (allowed, blocked) = out
         .stdout
@@ -230,9 +215,7 @@ fn nat_then_filter() {
 #[test]
 fn netperf_over_a_pipe_pair() {
     let _g = setup();
-    if !tools(&["netperf", "netserver"]) {
-        return;
-    }
+    tools::require_all(&["netperf", "netserver"]);
     let out = example("netperf.sh");
     let rate = netperf_rate(&out.stdout);
     assert!(
@@ -247,9 +230,7 @@ fn netperf_over_a_pipe_pair() {
 #[test]
 fn chain_of_two_routers() {
     let _g = setup();
-    if !tools(&["traceroute", "ping"]) {
-        return;
-    }
+    tools::require_all(&["traceroute", "ping"]);
     let out = example("chain.sh");
     let (traceroute, ping) = out
         .stdout
@@ -353,9 +334,7 @@ fn run_help_has_examples() {
 #[test]
 fn run_configures_the_instance_from_flags() {
     let _g = setup();
-    if !tools(&["ip"]) {
-        return;
-    }
+    tools::require_all(&["ip"]);
     let out = stdpkt_run(&[
         "--if",
         "0=/dev/null|/dev/null",
@@ -407,9 +386,7 @@ fn run_configures_the_instance_from_flags() {
 #[test]
 fn run_execs_a_capability_binary_in_place() {
     let _g = setup();
-    if !tools(&["ping"]) {
-        return;
-    }
+    tools::require_all(&["ping"]);
     // 192.0.2.1 exists only inside the instance: replies prove the
     // preload reached ping (which has file capabilities on Debian).
     let out = stdpkt_run(&[

@@ -11,6 +11,7 @@ mod common;
 use common::process::{stderr, stdout, wait_or_kill, Captured, Out};
 use common::stdpkt;
 use common::tempdir::TempDir;
+use common::tools;
 
 const MAC_A: &str = "02:00:00:00:00:0a";
 const MAC_B: &str = "02:00:00:00:00:0b";
@@ -164,10 +165,10 @@ fn grep_dropping_the_senders_mac_stops_the_traffic() {
 }
 
 fn tcpdump(path: &str) -> String {
-    let out = Command::new("tcpdump")
+    let out = Command::new(tools::require("tcpdump"))
         .args(["-n", "-r", path])
         .output()
-        .expect("tcpdump must be installed (scripts/setup.sh)");
+        .expect("run tcpdump");
     assert!(out.status.success(), "tcpdump: {}", stderr(&out));
     stdout(&out)
 }

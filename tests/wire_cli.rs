@@ -15,17 +15,12 @@ use std::time::Duration;
 mod common;
 
 use common::frames::{arp_request, ascii_line, icmp_echo, raw_stream, MAC_A, MAC_B};
-use common::process::{run_with_input, spawn_piped, stderr, stdout, which};
-use common::{pktparser, stdpkt};
+use common::process::{run_with_input, spawn_piped, stderr, stdout};
+use common::{pktparser, stdpkt, tools};
 
 /// Finds an external tool, or fails the test saying how to get it.
 fn tool(name: &str) -> PathBuf {
-    which(name).unwrap_or_else(|| {
-        panic!(
-            "`{name}` not found in PATH: these tests check stdpkt's output with the real \
-             tool; install it (Debian: apt-get install -y tcpdump tshark)"
-        )
-    })
+    tools::require(name)
 }
 
 /// Runs `stdpkt convert --from FROM --to TO`, expecting success.
