@@ -66,6 +66,10 @@ struct LateState {
     path: Option<(std::path::PathBuf, Framing)>,
     /// Set when the path can no longer be opened: frames are dropped.
     failed: bool,
+    /// The sink whose reader left, kept open (never written) until the
+    /// next reader is there: a reader that opens the fifo meanwhile must
+    /// not see the writer gone (EOF), which would end its input for good.
+    old: Option<StreamSink<File>>,
     /// Frames lost by earlier sinks of this NIC, and after a failure.
     lost: u64,
 }
@@ -104,7 +108,7 @@ impl FrameSink for LateSink {
             // with those sent from now on.
             st.lost += s.dropped_closed.saturating_sub(1) + s.dropped_error + s.dropped_invalid;
             st.pending.push_back(frame.to_vec());
-            st.sink = None;
+            st.old = st.sink.take();
             log::info!("tx: waiting for a new reader (queueing frames)");
             open_tx_in_background(self.state.clone(), st);
         }
@@ -131,12 +135,14 @@ fn open_tx_in_background(state: Arc<Mutex<LateState>>, st: &mut LateState) {
                     sink.send(&frame);
                 }
                 s.sink = Some(sink);
+                s.old = None;
             }
             Err(e) => {
                 log::error!("{}: {e}", p.display());
                 // Nothing will ever read: stop queueing.
                 s.path = None;
                 s.failed = true;
+                s.old = None;
                 s.lost += s.pending.len() as u64;
                 s.pending.clear();
             }
@@ -230,6 +236,7 @@ impl Nic {
             dropped: 0,
             path: None,
             failed: false,
+            old: None,
             lost: 0,
         }));
 
@@ -436,6 +443,8 @@ fn check_path(p: &std::path::Path, read: bool) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::wire::{FrameReader, MIN_FRAME_LEN};
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     use std::time::{Duration, Instant};
 
     fn frame(tag: u8) -> Vec<u8> {
@@ -465,7 +474,6 @@ mod tests {
     /// once the sink has opened the other end (until then a read would
     /// see EOF).
     fn reader(path: &std::path::Path, state: &Mutex<LateState>) -> FrameReader<File> {
-        use std::os::unix::fs::OpenOptionsExt;
         let f = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -513,6 +521,7 @@ mod tests {
             dropped: 0,
             path: Some((path.clone(), Framing::Raw)),
             failed: false,
+            old: None,
             lost: 0,
         }));
         open_tx_in_background(state.clone(), &mut state.lock().unwrap());
@@ -529,6 +538,20 @@ mod tests {
         sink.send(&frame(3));
         sink.send(&frame(4));
         sink.send(&frame(5));
+        // A reader that arrives now sees a writer (no EOF), though the
+        // sink that met EPIPE is no longer written. The lock keeps the
+        // sink from being installed (and writing) during the probe.
+        {
+            let _st = state.lock().unwrap();
+            let probe = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .unwrap();
+            let mut byte = [0u8; 1];
+            let r = (&probe).read(&mut byte);
+            assert!(!matches!(r, Ok(0)), "a new reader saw EOF");
+        }
         let mut r2 = reader(&path, &state);
         assert_eq!(read_tags(&mut r2, 3), [3, 4, 5]);
         sink.send(&frame(6));
