@@ -1039,6 +1039,63 @@ fn netperf_udp_stream() {
     assert!(recv[2] > 0.0 && recv[3] > 0.0, "receive {recv:?}");
 }
 
+/// Clients for [`a_netserver_serves_every_client_in_turn`]: a few in
+/// the suite, `STDPKT_SOAK_CLIENTS` (scripts/soak.sh: 500) in a soak run.
+fn soak_clients(default: usize) -> usize {
+    std::env::var("STDPKT_SOAK_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A server never goes deaf: one netserver, its input fifo held open (as
+/// `exec 3<>fifo` would), serves short `netperf -t TCP_CRR -l 1` clients
+/// one after another, each a new process with a MAC of its own, so that
+/// every client's arrival reopens the server's output fifo. Earlier, a
+/// client could find the server's writer gone (EOF) and go deaf, and the
+/// server could drop the first answers to a new client.
+#[test]
+fn a_netserver_serves_every_client_in_turn() {
+    let p = Pair::new("netserver-clients");
+    let _hold = hold_open(&p.a2b);
+    let mut server = Proc::start(
+        "netserver",
+        preloaded(
+            &p.dir,
+            &p.b("198.51.100.1/24"),
+            &["netserver", "-D", "-f", "-4", "-L", "198.51.100.1"],
+        ),
+    );
+    server.wait_for(false, "Starting netserver", 20);
+    std::thread::sleep(Duration::from_millis(300));
+    let clients = soak_clients(8);
+    for n in 1..=clients {
+        let mut env = nic(0, &p.b2a, &p.a2b);
+        env.push(("IP0", "198.51.100.2/24".into()));
+        let args = [
+            "netperf",
+            "-H",
+            "198.51.100.1",
+            "-t",
+            "TCP_CRR",
+            "-l",
+            "1",
+            "-P",
+            "0",
+        ];
+        let out = run(
+            &format!("netperf client {n} of {clients}"),
+            preloaded(&p.dir, &env, &args),
+            60,
+        );
+        out.ok();
+        let rows = numeric_rows(&out.text());
+        let rate = rows.first().and_then(|r| r.last()).copied().unwrap_or(0.0);
+        assert!(rate > 0.0, "client {n}: no transactions: {}", out.report());
+    }
+    assert!(server.running(), "netserver exited: {}", server.report());
+}
+
 // ------------------------------------------------------------------ 6. nc
 
 #[test]
