@@ -22,6 +22,7 @@ const ENTRY_POINTS: &[&str] = &[
     "lkl_start_kernel",
     "lkl_halt",
     "lkl_syscall",
+    "lkl_syscall_remote",
     "lkl_trigger_irq",
     "lkl_get_free_irq",
     "lkl_put_irq",

@@ -97,6 +97,8 @@ pub const STDPKT_VARS: &[&str] = &[
     "STDPKT_LOG",
     "STDPKT_LINGER",
     "STDPKT_EXIT_WAIT",
+    // Set by the instance for the programs it starts (stdpkt::remote).
+    "STDPKT_INSTANCE",
     // Read by the tools around the library, not by the instance:
     // STDPKT_LIB (where lkl-hijack.sh and `stdpkt run` find libstdpkt.so)
     // and STDPKT_DISABLE (preload does nothing).
@@ -1714,8 +1716,8 @@ mod tests {
         assert_eq!(
             err(&[("STDPKT_FOO", "1")]),
             "stdpkt: STDPKT_FOO=\"1\": unknown stdpkt variable; known are GW, \
-             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_EXIT_WAIT, STDPKT_LIB, \
-             STDPKT_DISABLE"
+             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_EXIT_WAIT, STDPKT_INSTANCE, \
+             STDPKT_LIB, STDPKT_DISABLE"
         );
         assert_err(&[("STDPKT_", "")], "STDPKT_", "unknown stdpkt variable");
         assert_err(&[("STDPKT_sysctl", "a=1")], "STDPKT_sysctl", "unknown");

@@ -681,4 +681,5 @@ pub static HOST_OPS: lkl_host_operations = lkl_host_operations {
     mem_alloc: Some(mem_alloc),
     mem_free: Some(mem_free),
     iomem_access: Some(iomem_access),
+    remote_copy: Some(crate::remote::remote_copy),
 };

@@ -211,6 +211,16 @@ impl Instance {
         wait_while(None, || !self.all_rx_finished());
     }
 
+    /// At exit: waits while programs started from this process still use
+    /// the instance ([`crate::remote`]), or until SIGTERM/SIGINT.
+    pub fn wait_for_clients(&self) {
+        let n = crate::remote::connections();
+        if n > 0 {
+            log::debug!("exit: serving {n} client threads until they end");
+            wait_while(None, || crate::remote::connections() > 0);
+        }
+    }
+
     /// At exit, after the program's sockets are closed: waits, for `limit`
     /// at most, until no TCP connection owes its peer data or a FIN (see
     /// [`crate::owed`]), as the host kernel would go on sending after the

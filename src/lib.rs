@@ -11,5 +11,6 @@ pub mod kernel;
 pub mod netconf;
 pub mod nics;
 pub mod owed;
+pub mod remote;
 pub mod virtio;
 pub mod wire;

@@ -608,6 +608,79 @@ fn an_address_added_later_gets_duplicate_address_detection() {
     );
 }
 
+// ------------------------------------------- 1b. one instance, many programs
+
+/// A script's commands all act on the one instance its shell booted: the
+/// rule of the first iptables is there for the second, and the address
+/// that ip adds answers a ping that follows.
+#[test]
+fn a_scripts_commands_share_one_instance() {
+    let p = Pair::new("script");
+    let _b = sleeper(&p.dir, &p.b("198.51.100.2/24"));
+    let script = "iptables -A INPUT -s 203.0.113.9 -j DROP; iptables -S INPUT; \
+                  ip addr add 203.0.113.5/24 dev eth0; ip -br addr show dev eth0; \
+                  ping -n -c 1 -W 2 203.0.113.5; ping -n -c 1 -W 2 198.51.100.2";
+    let out = run(
+        "sh -c script",
+        preloaded(&p.dir, &p.a("198.51.100.1/24"), &["sh", "-c", script]),
+        60,
+    );
+    out.ok();
+    let text = out.text();
+    assert!(
+        text.contains("-A INPUT -s 203.0.113.9/32 -j DROP"),
+        "{}",
+        out.report()
+    );
+    assert!(text.contains("203.0.113.5/24"), "{}", out.report());
+    assert_eq!(
+        text.matches(" 0% packet loss").count(),
+        2,
+        "{}",
+        out.report()
+    );
+}
+
+/// A forking server: each client's connection is served by a forked child
+/// of socat (which forks again for `echo`), on the instance of the
+/// listening parent.
+#[test]
+fn socat_fork_serves_clients_in_turn() {
+    let p = Pair::new("socat-fork");
+    let _hold = hold_open(&p.a2b);
+    let mut b = Proc::start(
+        "socat fork server (B)",
+        preloaded(
+            &p.dir,
+            &p.b("198.51.100.1/24"),
+            &[
+                "socat",
+                "-d",
+                "-d",
+                "TCP-LISTEN:7000,bind=198.51.100.1,fork,reuseaddr",
+                "EXEC:echo hello",
+            ],
+        ),
+    );
+    b.wait_for(true, "listening on", 20);
+    for n in 1..=3 {
+        let mut env = nic(0, &p.b2a, &p.a2b);
+        env.push(("IP0", "198.51.100.2/24".into()));
+        let out = run(
+            &format!("client {n}"),
+            preloaded(
+                &p.dir,
+                &env,
+                &["socat", "-u", "TCP:198.51.100.1:7000", "STDOUT"],
+            ),
+            30,
+        );
+        out.ok();
+        assert_eq!(out.text().trim(), "hello", "client {n}: {}", out.report());
+    }
+    assert!(b.running(), "{}", b.report());
+}
+
 // ------------------------------------------------------------------ 2. ip
 
 #[test]

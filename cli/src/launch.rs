@@ -12,6 +12,10 @@
 //!   loader ignores LD_PRELOAD, run as an unprivileged copy;
 //! - a statically linked program cannot be preloaded: a warning says so.
 //!
+//! For users other than root, the programs a script starts by name get
+//! the same care: unprivileged copies of the setuid and capability
+//! programs of PATH, made once per user, go first in the program's PATH.
+//!
 //! It also gives each user a private iptables lock (`XTABLES_LOCKFILE`),
 //! so that iptables inside an instance never waits on the host's
 //! /run/xtables.lock (or fails for users who cannot write /run).
@@ -225,6 +229,49 @@ fn check_loadable(lib: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// For a user other than root: a private directory of unprivileged copies
+/// of the setuid, setgid and capability programs in `path`, to go first in
+/// the program's PATH. A script run in an instance starts programs by
+/// name; the loader would ignore LD_PRELOAD for those (Debian's ping), and
+/// they would run on the host's network. Made once per user, then reused.
+fn unprivileged_dir(path: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    if uid == 0 {
+        // Root keeps LD_PRELOAD for these: nothing is raised.
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("stdpkt-unprivileged-{uid}"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let tmp =
+        std::env::temp_dir().join(format!("stdpkt-unprivileged-{uid}.{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&tmp).ok()?;
+    for d in std::env::split_paths(path) {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if !p.is_file() || privileges(&p).is_none() || elf_kind(&p) != ElfKind::Dynamic {
+                continue;
+            }
+            let target = tmp.join(e.file_name());
+            if target.exists() || std::fs::copy(&p, &target).is_err() {
+                continue;
+            }
+            let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    // Another launcher may have won the race: either directory will do.
+    if std::fs::rename(&tmp, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    dir.is_dir().then_some(dir)
+}
+
 /// The private iptables lock of this user (see the module comment).
 fn xtables_lock() -> OsString {
     let mut p = std::env::temp_dir().into_os_string();
@@ -268,6 +315,13 @@ pub fn exec(lib: Option<&Path>, command: &[OsString], env: &[(String, String)]) 
         return (127, format!("{}: command not found", cmd.to_string_lossy()));
     };
     let xtables = std::env::var_os("XTABLES_LOCKFILE").unwrap_or_else(xtables_lock);
+    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let child_path = unprivileged_dir(&search).map(|d| {
+        let mut p = d.into_os_string();
+        p.push(":");
+        p.push(&search);
+        p
+    });
     let command = |program: &Path| {
         let mut c = std::process::Command::new(program);
         c.arg0(cmd)
@@ -275,6 +329,9 @@ pub fn exec(lib: Option<&Path>, command: &[OsString], env: &[(String, String)]) 
             .env_remove("STDPKT_LIB")
             .env("LD_PRELOAD", &preload)
             .env("XTABLES_LOCKFILE", &xtables);
+        if let Some(p) = &child_path {
+            c.env("PATH", p);
+        }
         for (k, v) in env {
             c.env(k, v);
         }

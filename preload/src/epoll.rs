@@ -41,6 +41,34 @@ struct Shadow {
 static SHADOWS: RwLock<Option<HashMap<c_int, Shadow>>> = RwLock::new(None);
 static NSHADOWS: AtomicUsize = AtomicUsize::new(0);
 
+/// Before fork: a duplicate of every kernel epoll fd, for the child (see
+/// `FORK_DUPS` in lib.rs): (host epoll fd, the child's kernel fd).
+pub(crate) fn fork_dups() -> Vec<(c_int, c_int)> {
+    let m = SHADOWS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(m) = m.as_ref() else {
+        return Vec::new();
+    };
+    m.iter()
+        .filter_map(|(&epfd, sh)| {
+            // SAFETY: no pointers.
+            let nk = unsafe { ksys(k::__NR_dup, args!(sh.kfd)) }.ok()?;
+            Some((epfd, nk as c_int))
+        })
+        .collect()
+}
+
+/// In the forked child: its epoll fds stand for the duplicates.
+pub(crate) fn apply_fork_dups(dups: &[(c_int, c_int)]) {
+    let mut m = SHADOWS.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = m.as_mut() {
+        for &(epfd, nk) in dups {
+            if let Some(sh) = m.get_mut(&epfd) {
+                sh.kfd = nk;
+            }
+        }
+    }
+}
+
 fn shadow_of(epfd: c_int) -> Option<Shadow> {
     if NSHADOWS.load(Ordering::Acquire) == 0 {
         return None;

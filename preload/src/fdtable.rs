@@ -77,6 +77,25 @@ pub(crate) fn take(h: c_int) -> Option<c_int> {
     map.as_mut().and_then(|m| m.remove(&h))
 }
 
+/// Every instance fd: (host fd, kernel fd), left in the table.
+pub(crate) fn all() -> Vec<(c_int, c_int)> {
+    let mut out: Vec<(c_int, c_int)> = DIRECT_MAP
+        .iter()
+        .enumerate()
+        .filter_map(|(h, slot)| match slot.load(Ordering::Acquire) {
+            0 => None,
+            v => Some((h as c_int, v - 1)),
+        })
+        .collect();
+    if OVERFLOW_USED.load(Ordering::Acquire) {
+        let map = OVERFLOW.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = map.as_ref() {
+            out.extend(m.iter().map(|(&h, &k)| (h, k)));
+        }
+    }
+    out
+}
+
 /// Every instance fd in `first..=last`, forgotten (for close_range).
 pub(crate) fn take_range(first: u32, last: u32) -> Vec<(c_int, c_int)> {
     let mut out = Vec::new();

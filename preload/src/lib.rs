@@ -33,20 +33,20 @@
 //!
 //! # Processes
 //!
-//! - `fork()` without `exec`: the instance (its kernel threads) stays in
-//!   the parent. In the child, instance fds can only be closed; every other
-//!   call on them, and creating new instance sockets, fails with
-//!   `ENOTSUP` ("Operation not supported"), after a one-time warning on
-//!   stderr. poll reports such fds as `POLLNVAL`.
+//! One instance, many programs (`stdpkt::remote`): the first program
+//! started with the library boots the instance and serves every program
+//! it starts, so a script's commands act on one kernel.
+//! - `fork()`: the child is a client of the parent's instance (its copy of
+//!   the kernel has no threads and is never entered). It shares the
+//!   parent's instance sockets as on Linux: before the fork each kernel fd
+//!   is duplicated for the child, so either side may close its copy.
+//! - `exec`: a program that finds `STDPKT_INSTANCE` boots nothing and runs
+//!   its network calls on that instance. Instance fds do not survive exec
+//!   yet. A process that booted an instance and then execs boots anew.
 //! - `vfork()`/`posix_spawn` children share our memory but run no fork
 //!   handlers: closing fds there (close_range before exec) leaves the
 //!   parent's table alone.
-//! - `exec`: the new program inherits `LD_PRELOAD` and the environment, so
-//!   it boots an instance of its own (a new, separate network stack).
-//!   Instance fds do not survive exec.
-//! - Shells ([`SHELLS`]) check the environment before `main` but boot
-//!   only on their first instance socket: the programs they run get the
-//!   NICs instead (two instances must not read one NIC's input).
+//! - The host stays, serving its clients, until they end.
 //!
 //! # Signals
 //!
@@ -101,41 +101,14 @@ const OFF: u8 = 0;
 const RUNNING: u8 = 1;
 /// A forked child: the kernel lives in the parent only.
 const FORKED: u8 = 2;
+/// A program started from an instance's process (or forked from it):
+/// its instance calls run on that instance ([`stdpkt_core::remote`]).
+const CLIENT: u8 = 3;
+
+/// The instance a client's calls go to (the value of STDPKT_INSTANCE).
+static INSTANCE_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 static STATE: AtomicU8 = AtomicU8::new(OFF);
-
-/// A shell's configuration, checked before `main` but booted only by its
-/// first instance socket (see [`init`]).
-static LAZY: std::sync::Mutex<Option<stdpkt_core::config::Config>> = std::sync::Mutex::new(None);
-
-/// Shells (by executable name) boot their instance only when they open an
-/// instance socket themselves (bash's /dev/tcp): otherwise the instance of
-/// `sh -c 'ping ...'` would read the NIC's input alongside the one of the
-/// ping it runs, and each would lose the frames the other took.
-const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "ksh", "mksh", "ash", "fish"];
-
-fn is_shell() -> bool {
-    std::fs::read_link("/proc/self/exe")
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .is_some_and(|n| SHELLS.contains(&n.as_str()))
-}
-
-/// Set while [`LAZY`] holds a configuration: spares every socket() the lock.
-static LAZY_PENDING: AtomicBool = AtomicBool::new(false);
-
-/// Boots a shell's instance on its first instance socket (see [`SHELLS`]).
-#[inline]
-pub(crate) fn boot_lazily() {
-    if !LAZY_PENDING.load(Ordering::Acquire) {
-        return;
-    }
-    let mut lazy = LAZY.lock().unwrap_or_else(|e| e.into_inner());
-    LAZY_PENDING.store(false, Ordering::Release);
-    if let Some(config) = lazy.take() {
-        boot(stdpkt_core::instance::start(config));
-    }
-}
 
 /// The process that booted the instance.
 static OWNER: AtomicI32 = AtomicI32::new(0);
@@ -150,9 +123,11 @@ pub(crate) fn owner_process() -> bool {
     OWNER.load(Ordering::Relaxed) == unsafe { libc::getpid() }
 }
 
+/// Whether instance calls can be made: in the process that booted the
+/// instance, or in a client of it.
 #[inline]
 pub(crate) fn running() -> bool {
-    STATE.load(Ordering::Acquire) == RUNNING
+    matches!(STATE.load(Ordering::Acquire), RUNNING | CLIENT)
 }
 
 #[inline]
@@ -175,7 +150,7 @@ pub(crate) fn route(fd: c_int) -> Route {
     match fdtable::get(fd) {
         None => Route::Host,
         Some(k) => match STATE.load(Ordering::Acquire) {
-            RUNNING => Route::Kernel(k),
+            RUNNING | CLIENT => Route::Kernel(k),
             FORKED => Route::Dead,
             _ => Route::Host,
         },
@@ -219,6 +194,15 @@ pub(crate) use args;
 /// sizes the syscall reads or writes).
 #[inline]
 pub(crate) unsafe fn ksys(no: u32, a: [c_long; 6]) -> Result<c_long, lkl_sys::Errno> {
+    if STATE.load(Ordering::Relaxed) == CLIENT {
+        let name = INSTANCE_NAME.get().map(String::as_str).unwrap_or_default();
+        let r = stdpkt_core::remote::Client::syscall(name, no, a);
+        return if (-4095..0).contains(&r) {
+            Err(lkl_sys::Errno(-r as i32))
+        } else {
+            Ok(r)
+        };
+    }
     // SAFETY: the caller vouches for the arguments.
     unsafe { lkl_sys::syscall(no, a) }
 }
@@ -255,9 +239,82 @@ fn disabled() -> bool {
     }
 }
 
+/// Kernel fds duplicated for a child about to be forked: (host fd, the
+/// child's kernel fd). The kernel's fd table is one for the whole
+/// instance, so parent and child need numbers of their own for the same
+/// sockets, or a close on one side would close the other's.
+static FORK_DUPS: std::sync::Mutex<Vec<(c_int, c_int)>> = std::sync::Mutex::new(Vec::new());
+/// The same for epoll fds' kernel shadows.
+static FORK_EPOLL_DUPS: std::sync::Mutex<Vec<(c_int, c_int)>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn before_fork() {
+    if !running() {
+        return;
+    }
+    let mut dups = FORK_DUPS.lock().unwrap_or_else(|e| e.into_inner());
+    dups.clear();
+    for (h, k) in fdtable::all() {
+        // SAFETY: no pointers.
+        if let Ok(nk) = unsafe { ksys(lkl_sys::__NR_dup, args!(k)) } {
+            dups.push((h, nk as c_int));
+        }
+    }
+    *FORK_EPOLL_DUPS.lock().unwrap_or_else(|e| e.into_inner()) = epoll::fork_dups();
+}
+
+extern "C" fn after_fork_in_parent() {
+    // The duplicates are the child's now (a failed fork leaks them).
+    FORK_DUPS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    FORK_EPOLL_DUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
 extern "C" fn after_fork_in_child() {
-    if STATE.load(Ordering::Acquire) == RUNNING {
-        STATE.store(FORKED, Ordering::Release);
+    // A real child (vfork's run no handlers): it owns its fd table.
+    // SAFETY: getpid has no preconditions.
+    OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    match STATE.load(Ordering::Acquire) {
+        RUNNING => {
+            // Our copy of the kernel has no threads: use the parent's.
+            if let Ok(n) = std::env::var(stdpkt_core::remote::ENV) {
+                let _ = INSTANCE_NAME.set(n);
+            }
+            let next = if INSTANCE_NAME.get().is_some() {
+                CLIENT
+            } else {
+                FORKED
+            };
+            STATE.store(next, Ordering::Release);
+        }
+        CLIENT => stdpkt_core::remote::Client::forget_connection(),
+        _ => return,
+    }
+    poll::after_fork();
+    let dups = std::mem::take(&mut *FORK_DUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for (h, nk) in dups {
+        fdtable::set(h, nk);
+    }
+    let dups = std::mem::take(&mut *FORK_EPOLL_DUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    epoll::apply_fork_dups(&dups);
+}
+
+fn register_process_handlers() {
+    // SAFETY: registering plain extern "C" functions.
+    let r = unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        )
+    };
+    if r != 0 {
+        log::warn!("pthread_atfork failed ({r}): forked children may hang");
+    }
+    // SAFETY: registering a plain extern "C" function.
+    if unsafe { libc::atexit(at_exit) } != 0 {
+        log::warn!("atexit failed: no linger, no drop report");
     }
 }
 
@@ -281,8 +338,8 @@ fn sync_realtime_clock() {
 }
 
 /// Runs before `main` (and before the program's own constructors): boots
-/// the instance or exits. A shell's configuration is only checked here; its
-/// instance boots on first use ([`boot_lazily`]).
+/// the instance or exits, or becomes a client of an instance that started
+/// this program.
 extern "C" fn init() {
     if disabled() {
         return;
@@ -292,22 +349,23 @@ extern "C" fn init() {
         .parse_filters(&filter)
         .target(env_logger::Target::Stderr)
         .try_init();
+    let inherited = std::env::var(stdpkt_core::remote::ENV)
+        .ok()
+        .filter(|n| !stdpkt_core::remote::is_own(n));
+    if let Some(name) = inherited {
+        // Started from a process that runs an instance: use that one.
+        let _ = INSTANCE_NAME.set(name);
+        // SAFETY: getpid has no preconditions.
+        OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+        STATE.store(CLIENT, Ordering::Release);
+        register_process_handlers();
+        log::debug!("a client of the instance {:?}", INSTANCE_NAME.get());
+        return;
+    }
     let config = match stdpkt_core::config::from_env() {
         Ok(c) => c,
         Err(e) => return boot(Err(e.into())),
     };
-    if is_shell() {
-        // Its paths are checked now all the same: bad input stops it here.
-        for ifc in &config.interfaces {
-            if let Err(e) = stdpkt_core::nics::check_paths(ifc) {
-                return boot(Err(stdpkt_core::instance::StartError::Nic(e)));
-            }
-        }
-        log::debug!("a shell: booting only if it opens an instance socket itself");
-        *LAZY.lock().unwrap_or_else(|e| e.into_inner()) = Some(config);
-        LAZY_PENDING.store(true, Ordering::Release);
-        return;
-    }
     boot(stdpkt_core::instance::start(config));
 }
 
@@ -319,17 +377,15 @@ fn boot(
     match started {
         Ok(_) => {
             sync_realtime_clock();
-            // SAFETY: registering a handler that only stores an atomic.
-            let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-            if r != 0 {
-                log::warn!("pthread_atfork failed ({r}): forked children may hang");
-            }
             // SAFETY: getpid has no preconditions.
             OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
             STATE.store(RUNNING, Ordering::Release);
-            // SAFETY: registering a plain extern "C" function.
-            if unsafe { libc::atexit(at_exit) } != 0 {
-                log::warn!("atexit failed: no linger, no drop report");
+            register_process_handlers();
+            match stdpkt_core::remote::serve() {
+                Ok(name) => log::debug!("serving programs started from here at {name}"),
+                Err(e) => {
+                    log::warn!("cannot serve other programs (they get instances of their own): {e}")
+                }
             }
             log::debug!("instance up; routing network calls into it");
         }
@@ -361,8 +417,16 @@ fn boot(
 /// 4. lost frames are reported on stderr.
 extern "C" fn at_exit() {
     static DONE: AtomicBool = AtomicBool::new(false);
-    // SAFETY: getpid has no preconditions. A forked or vforked child owns
-    // nothing.
+    if STATE.load(Ordering::Acquire) == CLIENT {
+        // Our sockets close as a dying process's do; the instance lives on.
+        if !DONE.swap(true, Ordering::AcqRel) {
+            for (_, kfd) in fdtable::take_range(0, u32::MAX) {
+                io::close_kernel(kfd);
+            }
+        }
+        return;
+    }
+    // SAFETY: getpid has no preconditions. A vforked child owns nothing.
     if OWNER.load(Ordering::Relaxed) != unsafe { libc::getpid() }
         || DONE.swap(true, Ordering::AcqRel)
     {
@@ -371,6 +435,9 @@ extern "C" fn at_exit() {
     let Some(inst) = stdpkt_core::instance::get() else {
         return;
     };
+    // Programs started from here still use the instance: serve them
+    // until they end (SIGTERM or SIGINT ends the wait).
+    inst.wait_for_clients();
     for (_, kfd) in fdtable::take_range(0, u32::MAX) {
         io::close_kernel(kfd);
     }

@@ -40,7 +40,6 @@ fn dispatch(
 #[no_mangle]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     if instance_family(domain) {
-        crate::boot_lazily();
         if running() {
             // SAFETY: no pointers.
             return match unsafe { ksys(k::__NR_socket, args!(domain, ty, proto)) } {

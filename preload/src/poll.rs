@@ -274,6 +274,13 @@ thread_local! {
     static WAITER: Cell<Option<Box<Waiter>>> = const { Cell::new(None) };
 }
 
+/// In a forked child: this thread's helper is the parent's (its thread
+/// does not exist here, its kernel eventfd is the parent's): forget it,
+/// and the next mixed wait makes one of the child's own.
+pub(crate) fn after_fork() {
+    let _ = WAITER.try_with(|c| std::mem::forget(c.take()));
+}
+
 /// Runs a mixed wait with this thread's helper (made on first use).
 pub(crate) fn mixed_wait(
     hfds: &mut Vec<pollfd>,

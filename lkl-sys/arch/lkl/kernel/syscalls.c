@@ -149,7 +149,7 @@ void lkl_syscalls_init(void)
 	lkl_ops->tls_init(host_thread_gone);
 }
 
-long lkl_syscall(long no, const long *params)
+static long do_syscall(long no, const long *params, bool remote)
 {
 	struct task_struct *t;
 	long ret;
@@ -170,10 +170,47 @@ long lkl_syscall(long no, const long *params)
 		lkl_ops->tls_set(t);
 	}
 
+	if (remote)
+		set_thread_flag(TIF_REMOTE);
 	t->thread.in_syscall = 1;
 	ret = lkl_run_syscall(no, params);
 	t->thread.in_syscall = 0;
 	lkl_syscall_exit_work();
+	if (remote)
+		clear_thread_flag(TIF_REMOTE);
 	lkl_cpu_release();
 	return ret;
+}
+
+long lkl_syscall(long no, const long *params)
+{
+	return do_syscall(no, params, false);
+}
+
+/*
+ * A syscall for a program in another host process: its pointer arguments
+ * are that program's, and every user copy goes through the host
+ * (asm/uaccess.h).
+ */
+long lkl_syscall_remote(long no, const long *params)
+{
+	return do_syscall(no, params, true);
+}
+
+unsigned long lkl_clear_remote_user(void __user *to, unsigned long n)
+{
+	static const char zeros[256];
+	unsigned long done = 0;
+
+	while (done < n) {
+		unsigned long chunk = min(n - done, sizeof(zeros));
+		unsigned long left;
+
+		left = lkl_ops->remote_copy((char __force *)to + done, zeros,
+					    chunk, 1);
+		done += chunk - left;
+		if (left)
+			break;
+	}
+	return n - done;
 }

@@ -35,6 +35,8 @@ struct thread_info {
 #define TIF_MEMDIE		5
 #define TIF_NOTIFY_SIGNAL	6
 #define TIF_POLLING_NRFLAG	7
+/* In a syscall for a program in another process: see asm/uaccess.h. */
+#define TIF_REMOTE		8
 
 #define _TIF_SYSCALL_TRACE	(1 << TIF_SYSCALL_TRACE)
 #define _TIF_NOTIFY_RESUME	(1 << TIF_NOTIFY_RESUME)
@@ -44,5 +46,6 @@ struct thread_info {
 #define _TIF_MEMDIE		(1 << TIF_MEMDIE)
 #define _TIF_NOTIFY_SIGNAL	(1 << TIF_NOTIFY_SIGNAL)
 #define _TIF_POLLING_NRFLAG	(1 << TIF_POLLING_NRFLAG)
+#define _TIF_REMOTE		(1 << TIF_REMOTE)
 
 #endif /* _ASM_LKL_THREAD_INFO_H */

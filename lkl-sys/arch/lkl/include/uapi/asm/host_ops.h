@@ -80,12 +80,23 @@ struct lkl_host_operations {
 	 */
 	int (*iomem_access)(unsigned long addr, void *val, int size,
 			    int write);
+
+	/*
+	 * User memory of the program that the calling thread runs a syscall
+	 * for, when that program lives in another host process (see
+	 * lkl_syscall_remote()): copies n bytes from its address from to our
+	 * to (to_user 0), or from our from to its address to (to_user 1).
+	 * Returns the number of bytes not copied.
+	 */
+	unsigned long (*remote_copy)(void *to, const void *from,
+				     unsigned long n, int to_user);
 };
 
 /* Entry points (the only global symbols of the kernel object). */
 int lkl_start_kernel(const struct lkl_host_operations *ops,
 		     const char *cmdline);
 long lkl_syscall(long no, const long *params);
+long lkl_syscall_remote(long no, const long *params);
 int lkl_trigger_irq(int irq);
 int lkl_get_free_irq(const char *user);
 void lkl_put_irq(int irq, const char *user);
