@@ -27,4 +27,6 @@ exec "$bin/stdpkt" run \
     --if "1=$2|$3" --ip 1=198.51.100.129/25 \
     --if "2=$4|$5" --ip 2=203.0.113.1/24 \
     --sysctl net.ipv4.ip_forward=1 --linger \
-    -- iptables -A FORWARD -d 203.0.113.0/24 -j DROP
+    -- sh -c 'iptables -A FORWARD -d 203.0.113.0/24 -j DROP
+              iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP
+              iptables -S FORWARD >&2'

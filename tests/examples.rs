@@ -177,6 +177,16 @@ fn nat_then_filter() {
     let _g = setup();
     tools::require_all(&["ping", "iptables", "tee", "text2pcap", "tcpdump"]);
     let out = example("nat-filter.sh");
+    // nat.sh and filter.sh are scripts of several commands on one
+    // instance each: the later commands list what the first ones added.
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for rule in [
+        "-A POSTROUTING -s 192.0.2.0/24 -o eth1 -j MASQUERADE",
+        "-A FORWARD -d 203.0.113.0/24 -j DROP",
+        "-A FORWARD -m conntrack --ctstate INVALID -j DROP",
+    ] {
+        assert!(all.contains(rule), "no {rule:?}:\n{}", out.show());
+    }
     let (allowed, blocked) = out
         .stdout
         .split_once("### inside host 192.0.2.1: ping 203.0.113.2")
