@@ -681,6 +681,44 @@ fn socat_fork_serves_clients_in_turn() {
     assert!(b.running(), "{}", b.report());
 }
 
+/// Python's ForkingTCPServer in B serves 5 clients at once, each
+/// connection in a forked child on B's instance.
+#[test]
+fn forking_tcp_server_serves_concurrent_clients() {
+    let p = Pair::new("forking-server");
+    let script = |name: &str| format!("{ROOT}/tests/preload/{name}");
+    let mut b = Proc::start(
+        "ForkingTCPServer (B)",
+        preloaded(
+            &p.dir,
+            &p.b("198.51.100.1/24"),
+            &["python3", &script("forking_server.py"), "198.51.100.1"],
+        ),
+    );
+    b.wait_for(false, "serving", 20);
+    let out = run(
+        "5 clients (A)",
+        preloaded(
+            &p.dir,
+            &p.a("198.51.100.2/24"),
+            &[
+                "python3",
+                &script("concurrent_clients.py"),
+                "198.51.100.1",
+                "5",
+            ],
+        ),
+        60,
+    );
+    out.ok();
+    assert!(
+        out.text().contains("answered 5 of 5"),
+        "{}\n{}",
+        out.report(),
+        b.report()
+    );
+}
+
 // ------------------------------------------------------------------ 2. ip
 
 #[test]
