@@ -25,7 +25,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::host;
 
@@ -142,13 +143,53 @@ fn accept_loop(listener: UnixListener) {
             continue;
         }
         CONNECTIONS.fetch_add(1, Ordering::AcqRel);
+        // Counted once, by whichever sees the client go first: the thread
+        // serving it, or (while a call of a client that died blocks in the
+        // kernel) the watcher of its hangup.
+        let counted = Arc::new(AtomicBool::new(true));
+        let done = {
+            let counted = counted.clone();
+            move || {
+                if counted.swap(false, Ordering::AcqRel) {
+                    CONNECTIONS.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        };
+        let watch = conn.try_clone();
+        let done2 = done.clone();
         let spawned = host::spawn_quiet("stdpkt-client", 256 * 1024, move || {
             serve_connection(conn, cred.pid);
-            CONNECTIONS.fetch_sub(1, Ordering::AcqRel);
+            done();
         });
         if let Err(e) = spawned {
-            CONNECTIONS.fetch_sub(1, Ordering::AcqRel);
+            done2();
             log::error!("instance: cannot serve a client: {e}");
+            continue;
+        }
+        if let Ok(w) = watch {
+            let _ = host::spawn_quiet("stdpkt-watch", 32 * 1024, move || {
+                wait_hangup(&w);
+                done2();
+            });
+        }
+    }
+}
+
+/// Returns once the client has closed its end (or died).
+fn wait_hangup(conn: &UnixStream) {
+    let mut pfd = libc::pollfd {
+        fd: conn.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd; conn stays open during the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if r > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
         }
     }
 }

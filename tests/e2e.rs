@@ -719,6 +719,47 @@ fn forking_tcp_server_serves_concurrent_clients() {
     );
 }
 
+/// /proc/sys/net and /proc/net are the instance's: `sysctl -w` changes the
+/// instance (a later command of the script sees it) and never the host,
+/// and /proc/net readers (cat, netstat) list the instance's interfaces
+/// and sockets.
+#[test]
+fn proc_sys_net_and_proc_net_are_the_instances() {
+    let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let p = Pair::new("procfs");
+    let _b = sleeper(&p.dir, &p.b("198.51.100.2/24"));
+    let script = "sysctl -w net.ipv4.ip_forward=1; sysctl net.ipv4.ip_forward; \
+                  sysctl net.ipv4.conf.eth0.arp_notify; cat /proc/net/dev; \
+                  nc -l 198.51.100.1 7123 & sleep 0.5; netstat -tln; kill $!";
+    let out = run(
+        "sh -c sysctl script",
+        preloaded(&p.dir, &p.a("198.51.100.1/24"), &["sh", "-c", script]),
+        60,
+    );
+    out.ok();
+    let text = out.text();
+    assert_eq!(
+        text.matches("net.ipv4.ip_forward = 1").count(),
+        2,
+        "{}",
+        out.report()
+    );
+    // eth0's settings exist only in the instance.
+    assert!(
+        text.contains("net.ipv4.conf.eth0.arp_notify = 1"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        text.contains("  eth0:") && text.contains("  sit0:"),
+        "{}",
+        out.report()
+    );
+    assert!(text.contains("198.51.100.1:7123"), "{}", out.report());
+    let host_after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    assert_eq!(host_before, host_after, "the host's ip_forward changed");
+}
+
 // ------------------------------------------------------------------ 2. ip
 
 #[test]

@@ -1537,6 +1537,18 @@ fn command_programs(
         }
         out.push(w.to_string());
         let base = w.rsplit('/').next().unwrap_or(w);
+        // sh -c CODE: what CODE runs (a router configured by a script).
+        if matches!(base, "sh" | "bash") && words.get(i + 1).is_some_and(|x| x == "-c") {
+            if let Some(code) = words.get(i + 2) {
+                let mut s = Script::default();
+                parse_shell(&lex_shell(code), None, &mut s);
+                for c in &s.cmds {
+                    let ws: Vec<String> = c.words.iter().map(|x| x.text.clone()).collect();
+                    command_programs(&ws, ctx, depth + 1, &mut false, out);
+                }
+            }
+            return;
+        }
         match wrapper_skip(base, &words[i + 1..]) {
             Some(n) => {
                 i += 1 + n;

@@ -93,6 +93,7 @@ mod ifaddrs;
 mod io;
 mod net;
 mod poll;
+mod procfs;
 mod scope;
 
 /// The instance is not (yet) up: everything goes to the host.
