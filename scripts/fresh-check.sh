@@ -11,8 +11,8 @@
 # empty; the chroot is DIR/root, the logs DIR/logs/{debootstrap,setup,demo,
 # test}.log, the summary DIR/logs/summary. The chroot has only what
 # debootstrap gives, this machine's apt sources (with "Components: main",
-# so that setup.sh must enable non-free itself), and this machine's Rust
-# toolchain: the rustup and cargo homes of root, bind-mounted (rustup's
+# so that setup.sh must enable non-free itself), its TLS certificates, and
+# this machine's Rust toolchain: the rustup and cargo homes of root, bind-mounted (rustup's
 # read-only). Its kernel build cache is its own. /proc, /sys, /dev,
 # /dev/pts, /dev/shm and /run are mounted for the tests, and unmounted on
 # exit, even on failure; DIR is kept (remove it with rm -r once nothing is
@@ -120,6 +120,10 @@ for f in /etc/apt/apt.conf.d/*; do
     fi
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The TLS trust a machine with Rust installed has (rustup itself needed
+# it): cargo fetches from crates.io what the lock files do not pin.
+mkdir -p "$root/etc/ssl"
+cp -a /etc/ssl/certs "$root/etc/ssl/"
 [ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 
 # What the tests use: fifos in /tmp, /proc/self/fd, memfd, ptys, network
