@@ -128,6 +128,10 @@ cp -a /etc/ssl/certs "$root/etc/ssl/"
 
 # What the tests use: fifos in /tmp, /proc/self/fd, memfd, ptys, network
 # namespaces (ip netns: /run/netns), shared memory.
+# The chroot's / must be a mount point, as a machine's is: ip netns exec
+# makes / a slave mount.
+mount --bind "$root" "$root"
+mounted+=("$root")
 mnt /proc -t proc proc
 mnt /sys -t sysfs sysfs
 mnt /dev --bind /dev
