@@ -10,14 +10,15 @@
 # DIR (default: a new directory under $TMPDIR or /var/tmp) must be new or
 # empty; the chroot is DIR/root, the logs DIR/logs/{debootstrap,setup,demo,
 # test}.log, the summary DIR/logs/summary. The chroot has only what
-# debootstrap gives, this machine's apt sources (with "Components: main",
-# so that setup.sh must enable non-free itself), its TLS certificates, and
+# debootstrap gives, this machine's apt sources written as Debian's
+# installer writes them (one-line, "main non-free-firmware", so that
+# setup.sh must enable non-free itself), its TLS certificates, and
 # this machine's Rust toolchain: the rustup and cargo homes of root, bind-mounted (rustup's
 # read-only). Its kernel build cache is its own. /proc, /sys, /dev,
 # /dev/pts, /dev/shm and /run are mounted for the tests, and unmounted on
 # exit, even on failure; DIR is kept (remove it with rm -r once nothing is
 # mounted under it). Runs as root; installs debootstrap if it is missing.
-# Takes about 15-20 minutes on 2 cores. Prints each step's status and
+# Takes about 7 minutes on 2 cores. Prints each step's status and
 # duration; exits non-zero if any step failed.
 set -euo pipefail
 
@@ -108,11 +109,25 @@ fi
 # apt: this machine's sources with only the main component, and the
 # Acquire settings of its apt.conf.d (not hooks, not index targets).
 rm -f "$root/etc/apt/sources.list"
+# The sources as Debian's installer writes them: one-line sources.list with
+# "main non-free-firmware", so that setup.sh must enable non-free itself.
 if [ "$sources" = /etc/apt/sources.list ]; then
-    sed -E 's/^(deb(-src)?[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+[^[:space:]]+)[[:space:]].*/\1 main/' \
+    sed -E 's/^(deb(-src)?[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+[^[:space:]]+)[[:space:]].*/\1 main non-free-firmware/' \
         "$sources" >"$root/etc/apt/sources.list"
 else
-    sed -E 's/^Components:.*/Components: main/' "$sources" >"$root/etc/apt/sources.list.d/debian.sources"
+    # deb822 stanzas: one line per URI and suite of each "Types: deb".
+    awk '
+        function flush(  i, j) {
+            if (deb) for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++)
+                print "deb " u[i] " " su[j] " main non-free-firmware"
+            deb = 0; nu = 0; ns = 0
+        }
+        /^[[:space:]]*$/ { flush(); next }
+        /^Types:/ { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+        /^URIs:/ { for (i = 2; i <= NF; i++) u[++nu] = $i }
+        /^Suites:/ { for (i = 2; i <= NF; i++) su[++ns] = $i }
+        END { flush() }
+    ' "$sources" >"$root/etc/apt/sources.list"
 fi
 for f in /etc/apt/apt.conf.d/*; do
     if [ -f "$f" ] && grep -q '^Acquire::' "$f" && ! grep -qE 'IndexTargets|Invoke' "$f"; then

@@ -22,6 +22,26 @@ PKGS=(
     debootstrap
 )
 
+# FILE with the non-free component added wherever Debian's components
+# are listed without it ("non-free-firmware" is another component).
+with_non_free() {
+    awk '
+        function has(first,   i) {
+            for (i = first; i <= NF; i++) if ($i == "non-free") return 1
+            return 0
+        }
+        /^Components:/ { if (!has(2)) $0 = $0 " non-free" }
+        /^deb[ \t]/ && $0 !~ /^deb[ \t]+cdrom:/ {
+            # deb [options] URI SUITE COMPONENT...
+            c = 2
+            if ($2 ~ /^\[/) { while (c < NF && $c !~ /\]$/) c++; c++ }
+            c += 2
+            if (NF >= c && !has(c)) $0 = $0 " non-free"
+        }
+        { print }
+    ' "$1"
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -33,11 +53,18 @@ if [ ${#missing[@]} -gt 0 ]; then
         command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
         SUDO=sudo
     fi
-    # netperf is in Debian's non-free component: enable it on the existing source.
-    src=/etc/apt/sources.list.d/debian.sources
-    if printf '%s\n' "${missing[@]}" | grep -qx netperf && [ -f "$src" ] \
-        && ! grep -q '^Components:.*non-free\b' "$src"; then
-        $SUDO sed -i 's/^Components: main$/Components: main non-free/' "$src"
+    # netperf is in Debian's non-free component: enable it on the existing
+    # sources, deb822 (debian.sources) or one-line (sources.list).
+    if printf '%s\n' "${missing[@]}" | grep -qx netperf; then
+        for src in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+            [ -f "$src" ] || continue
+            with_non_free "$src" > "/tmp/stdpkt-setup.$$"
+            if ! cmp -s "$src" "/tmp/stdpkt-setup.$$"; then
+                echo "setup: enabling Debian's non-free component in $src (for netperf)" >&2
+                $SUDO cp "/tmp/stdpkt-setup.$$" "$src"
+            fi
+            rm -f "/tmp/stdpkt-setup.$$"
+        done
     fi
     echo "setup: installing ${missing[*]}" >&2
     $SUDO apt-get update -q >&2
