@@ -1493,12 +1493,7 @@ fn command_programs(
         }
         if w == "trap" && !external {
             if let Some(code) = words.get(i + 1) {
-                let mut s = Script::default();
-                parse_shell(&lex_shell(code), None, &mut s);
-                for c in &s.cmds {
-                    let ws: Vec<String> = c.words.iter().map(|x| x.text.clone()).collect();
-                    command_programs(&ws, ctx, depth + 1, &mut false, out);
-                }
+                code_programs(code, ctx, depth + 1, out);
             }
             return;
         }
@@ -1540,12 +1535,7 @@ fn command_programs(
         // sh -c CODE: what CODE runs (a router configured by a script).
         if matches!(base, "sh" | "bash") && words.get(i + 1).is_some_and(|x| x == "-c") {
             if let Some(code) = words.get(i + 2) {
-                let mut s = Script::default();
-                parse_shell(&lex_shell(code), None, &mut s);
-                for c in &s.cmds {
-                    let ws: Vec<String> = c.words.iter().map(|x| x.text.clone()).collect();
-                    command_programs(&ws, ctx, depth + 1, &mut false, out);
-                }
+                code_programs(code, ctx, depth + 1, out);
             }
             return;
         }
@@ -1559,16 +1549,20 @@ fn command_programs(
     }
 }
 
-/// What a piece of shell code given as a string runs.
-fn snippet_programs(code: &str) -> Vec<String> {
+/// What shell code given as one word runs (trap code, `sh -c CODE`).
+fn code_programs(code: &str, ctx: &Context, depth: usize, out: &mut Vec<String>) {
     let mut s = Script::default();
     parse_shell(&lex_shell(code), None, &mut s);
-    let ctx = Context::default();
-    let mut out = Vec::new();
     for c in &s.cmds {
         let ws: Vec<String> = c.words.iter().map(|x| x.text.clone()).collect();
-        command_programs(&ws, &ctx, 0, &mut false, &mut out);
+        command_programs(&ws, ctx, depth, &mut false, out);
     }
+}
+
+/// What a piece of shell code given as a string runs.
+fn snippet_programs(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    code_programs(code, &Context::default(), 0, &mut out);
     out
 }
 
