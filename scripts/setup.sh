@@ -17,7 +17,7 @@ PKGS=(
     shellcheck git procps python3
     # What the tests and examples drive (wireshark-common: text2pcap).
     iproute2 iptables nftables iputils-ping tcpdump wireshark-common netperf
-    socat netcat-openbsd traceroute libcap2-bin net-tools
+    socat netcat-openbsd traceroute libcap2-bin net-tools iperf3
     # scripts/fresh-check.sh (a Debian 12 chroot for the fresh-machine check).
     debootstrap
 )

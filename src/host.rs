@@ -179,85 +179,6 @@ unsafe extern "C" fn mutex_unlock(m: *mut lkl_mutex) {
     unsafe { sem_up(m.cast()) }
 }
 
-/// Runs `f` with every signal blocked in the calling thread, so threads it
-/// spawns inherit a full mask and never receive the program's signals.
-pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: plain sigset manipulation on local storage.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        let r = f();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        r
-    }
-}
-
-thread_local! {
-    /// Set on threads started here: they never receive signals.
-    static QUIET_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the calling thread is one of ours (all signals blocked).
-pub fn on_quiet_thread() -> bool {
-    QUIET_THREAD.with(|q| q.get())
-}
-
-/// Runs `f`, which may write to a pipe whose reader left, without letting
-/// the program die of SIGPIPE: on the program's own threads SIGPIPE is
-/// blocked around `f`, and if `f` says a write failed with EPIPE (returns
-/// true) the SIGPIPE it raised is discarded.
-pub fn without_sigpipe(f: impl FnOnce() -> bool) {
-    if on_quiet_thread() {
-        f();
-        return;
-    }
-    // SAFETY: signal mask manipulation on local sets, restored before
-    // returning; sigtimedwait with a zero timeout never blocks.
-    unsafe {
-        let mut pipe: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe);
-        libc::sigaddset(&mut pipe, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-        let broke = f();
-        // A SIGPIPE pending while the program blocked it may be its own.
-        if broke && libc::sigismember(&old, libc::SIGPIPE) == 0 {
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
-                let zero = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
-            }
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-}
-
-/// Spawns a thread with all signals blocked (see [`with_signals_blocked`]).
-pub fn spawn_quiet<F>(
-    name: &str,
-    stack: usize,
-    f: F,
-) -> std::io::Result<std::thread::JoinHandle<()>>
-where
-    F: FnOnce() + Send + 'static,
-{
-    with_signals_blocked(|| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .stack_size(stack)
-            .spawn(move || {
-                QUIET_THREAD.with(|q| q.set(true));
-                f()
-            })
-    })
-}
-
 /// What a new kernel thread starts with.
 struct ThreadStart {
     f: unsafe extern "C" fn(*mut c_void),
@@ -276,7 +197,7 @@ extern "C" {
 extern "C" fn kernel_thread_main(start: *mut c_void) -> *mut c_void {
     // SAFETY: the Box made by thread_create, handed to this thread only.
     let start = unsafe { Box::from_raw(start.cast::<ThreadStart>()) };
-    QUIET_THREAD.with(|q| q.set(true));
+    crate::sys::mark_quiet_thread();
     // SAFETY: the kernel's thread entry with the argument it chose.
     unsafe { (start.f)(start.arg) };
     std::ptr::null_mut()
@@ -378,7 +299,7 @@ unsafe extern "C" fn time() -> c_ulonglong {
 /// event is re-armed on every idle entry and exit, so a thread woken per
 /// re-arm would cost a host context switch each time.
 struct Timer {
-    fd: OwnedFd,
+    fd: crate::sys::Hidden<OwnedFd>,
     shutdown: AtomicBool,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -448,13 +369,13 @@ unsafe extern "C" fn timer_alloc(
     }
     let timer = Arc::new(Timer {
         // SAFETY: a new fd that nothing else owns.
-        fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        fd: crate::sys::Hidden::new(unsafe { OwnedFd::from_raw_fd(fd) }),
         shutdown: AtomicBool::new(false),
         thread: Mutex::new(None),
     });
     let t2 = Arc::clone(&timer);
     let cb = TimerFn { f, arg };
-    match spawn_quiet("lkl-timer", KERNEL_THREAD_STACK, move || t2.run(cb)) {
+    match crate::sys::spawn_quiet("lkl-timer", KERNEL_THREAD_STACK, move || t2.run(cb)) {
         Ok(h) => *timer.thread.lock().unwrap() = Some(h),
         Err(e) => {
             log::error!("cannot start the timer thread: {e}");

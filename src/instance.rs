@@ -120,7 +120,14 @@ pub fn start(config: Config) -> Result<&'static Instance, StartError> {
     setup_routes(&config)?;
     // Frames may be waiting already: receive only once routes are in.
     for nic in &mut nics {
-        nic.start_rx().map_err(StartError::Nic)?;
+        // A new peer on a fifo input learns our addresses at once.
+        let name = nic.config.name();
+        nic.start_rx(move || {
+            if let Err(e) = netconf::ifindex(&name).and_then(netconf::announce) {
+                log::debug!("{name}: announcing: {e}");
+            }
+        })
+        .map_err(StartError::Nic)?;
     }
     Ok(INSTANCE.get_or_init(|| Instance {
         config,

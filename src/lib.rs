@@ -12,5 +12,6 @@ pub mod netconf;
 pub mod nics;
 pub mod owed;
 pub mod remote;
+pub mod sys;
 pub mod virtio;
 pub mod wire;

@@ -79,6 +79,38 @@ pub fn link_by_mac(mac: [u8; 6]) -> Result<Option<(u32, String)>> {
     Ok(None)
 }
 
+/// The hardware address of interface `index`, if it has one.
+pub fn link_mac(index: u32) -> Result<Option<[u8; 6]>> {
+    let req = Request::new(k::RTM_GETLINK, k::NLM_F_REQUEST | k::NLM_F_DUMP)
+        .fixed(&ifinfomsg(&k::ifinfomsg::default()));
+    for r in transact(&req)? {
+        if u32::from(r.ty) != k::RTM_NEWLINK {
+            continue;
+        }
+        let mut rd = Rd(&r.payload);
+        let m = read_ifinfomsg(&mut rd)?;
+        if index_from_kernel(m.ifi_index)? != index {
+            continue;
+        }
+        for (ty, data) in attrs(rd.0)? {
+            if ty == k::IFLA_ADDRESS {
+                return Ok(data.try_into().ok());
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Makes the kernel announce interface `index`'s addresses again
+/// (gratuitous ARP, unsolicited NA, with arp_notify and ndisc_notify on):
+/// its hardware address, whatever it is now, is set to itself.
+pub fn announce(index: u32) -> Result<()> {
+    match link_mac(index)? {
+        Some(mac) => set_mac(index, mac),
+        None => Ok(()),
+    }
+}
+
 /// Renames interface `index`. Linux 6.12 renames links that are up too
 /// (kernels before 6.2 said `EBUSY`); a name in use is `EEXIST`, one with
 /// `/`, `:` or whitespace `EINVAL`.

@@ -7,11 +7,15 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::config::{Endpoint, IfConfig};
 use crate::host;
-use crate::virtio::nic::{spawn_rx, spawn_with_signals_blocked, RxThread, StreamSink};
+use crate::sys::spawn_quiet;
+use crate::virtio::nic::{
+    spawn_rx, spawn_rx_reopening, RxThread, StreamSink, TxQueue, TxQueueHandle,
+};
 use crate::virtio::{self, FrameSink, GuestRam, NetConfig, VirtioNet, MMIO_SIZE};
 use crate::wire::Framing;
 
@@ -98,7 +102,7 @@ impl FrameSink for LateSink {
         }
         // TX runs on whichever thread kicked the queue, maybe the
         // program's own: a reader that left must not kill it.
-        host::without_sigpipe(|| {
+        crate::sys::without_sigpipe(|| {
             sink.send(frame);
             sink.is_closed()
         });
@@ -148,7 +152,7 @@ fn open_tx_in_background(state: Arc<Mutex<LateState>>, st: &mut LateState) {
             }
         }
     };
-    if let Err(e) = spawn_with_signals_blocked("stdpkt-txopen", opener) {
+    if let Err(e) = spawn_quiet("stdpkt-txopen", 0, opener) {
         log::error!("tx: cannot start the opener: {e}");
         st.path = None;
         st.failed = true;
@@ -161,6 +165,8 @@ struct LazyNic {
     config: NetConfig,
     irq: i32,
     sink: Mutex<Option<Box<dyn FrameSink>>>,
+    /// The transmit queue in front of the streams (see [`TxQueue`]).
+    txq: TxQueueHandle,
     dev: OnceLock<(Arc<VirtioNet>, virtio::MmioDevice)>,
 }
 
@@ -188,6 +194,12 @@ impl LazyNic {
                 VirtioNet::new(ram, self.config.clone(), sink, raise)
                     .expect("MTU checked by config"),
             );
+            let weak = Arc::downgrade(&net);
+            self.txq.set_resume(move || {
+                if let Some(n) = weak.upgrade() {
+                    n.resume_tx();
+                }
+            });
             let mmio = virtio::MmioDevice::new(net.clone());
             (net, mmio)
         })
@@ -211,10 +223,6 @@ pub struct Nic {
     tx_state: Arc<Mutex<LateState>>,
     rx: Option<RxSource>,
     rx_thread: Option<RxThread>,
-    /// The RX thread of a path, once its background open succeeded.
-    rx_pending: Option<std::sync::mpsc::Receiver<RxThread>>,
-    /// Set when the background open of the RX path failed.
-    rx_failed: Arc<std::sync::atomic::AtomicBool>,
     /// The kernel command line entry that declares the device.
     pub cmdline: String,
 }
@@ -279,12 +287,16 @@ impl Nic {
         }
         let mut net_config = NetConfig::new(config.mac);
         net_config.mtu = config.mtu.map(|m| m as u16);
+        // The kernel never waits for a stream: a writer thread does.
+        let txq = TxQueue::start(Box::new(LateSink {
+            state: state.clone(),
+        }))
+        .map_err(|e| format!("{name}: cannot start the writer thread: {e}"))?;
         let dev = Arc::new(LazyNic {
             config: net_config,
             irq,
-            sink: Mutex::new(Some(Box::new(LateSink {
-                state: state.clone(),
-            }))),
+            txq: txq.handle(),
+            sink: Mutex::new(Some(Box::new(txq))),
             dev: OnceLock::new(),
         });
         let base = host::mmio_register(MMIO_SIZE, dev.clone());
@@ -294,40 +306,33 @@ impl Nic {
             tx_state: state,
             rx: Some(rx),
             rx_thread: None,
-            rx_pending: None,
-            rx_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             cmdline: format!("virtio_mmio.device={MMIO_SIZE:#x}@{base:#x}:{irq}"),
         })
     }
 
     /// Starts receiving: called once the interface is up in the kernel.
-    pub fn start_rx(&mut self) -> Result<(), String> {
+    /// `on_up` runs each time a fifo input comes back (a new writer).
+    pub fn start_rx(&mut self, on_up: impl FnMut() + Send + 'static) -> Result<(), String> {
         let name = format!("IF{}", self.config.index);
         let net = self.dev.device().0.clone();
         let format = self.config.framing;
         let thread = match self.rx.take() {
             Some(RxSource::Fd(fd)) => spawn_rx(net, File::from(fd), format),
             Some(RxSource::Path(p)) => {
-                // Opened on the RX thread's behalf, in the background: a
-                // fifo's open waits for its writer.
-                let (tx, rx) = std::sync::mpsc::channel();
-                let failed = self.rx_failed.clone();
-                spawn_with_signals_blocked("stdpkt-rxopen", move || {
-                    let r = File::open(&p).and_then(|f| spawn_rx(net, f, format));
-                    match r {
-                        Ok(t) => {
-                            let _ = tx.send(t);
-                        }
-                        Err(e) => {
-                            log::error!("{}: {e}", p.display());
-                            failed.store(true, std::sync::atomic::Ordering::Release);
-                        }
+                // Opened on the RX thread, which may wait there for a
+                // writer; a fifo is opened again for the next writer
+                // after each one leaves. A regular file is read once.
+                let mut done = false;
+                let open = move || {
+                    if done {
+                        return Ok(None);
                     }
-                })
-                .map_err(|e| format!("{name}: {e}"))?;
-                // Collected by rx_finished(); nothing waits here.
-                self.rx_pending = Some(rx);
-                return Ok(());
+                    let f = File::open(&p)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+                    done = !f.metadata()?.file_type().is_fifo();
+                    Ok(Some(f))
+                };
+                spawn_rx_reopening(net, format, open, on_up)
             }
             None => return Ok(()),
         };
@@ -335,18 +340,10 @@ impl Nic {
         Ok(())
     }
 
-    /// Whether this NIC's input has ended (or could not be opened).
+    /// Whether this NIC's input has ended (or could not be opened); a
+    /// fifo input counts as ended while it waits for a new writer.
     pub fn rx_finished(&mut self) -> bool {
-        if self.rx_thread.is_none() {
-            if let Some(t) = self.rx_pending.as_ref().and_then(|r| r.try_recv().ok()) {
-                self.rx_thread = Some(t);
-                self.rx_pending = None;
-            }
-        }
-        match &self.rx_thread {
-            Some(t) => t.is_finished(),
-            None => self.rx_failed.load(std::sync::atomic::Ordering::Acquire),
-        }
+        self.rx_thread.as_ref().is_none_or(|t| t.is_down())
     }
 
     /// One line about frames this NIC lost (malformed input, no receive
@@ -354,6 +351,13 @@ impl Nic {
     pub fn drop_report(&mut self) -> Option<String> {
         self.rx_finished();
         let mut parts = Vec::new();
+        // What the kernel sent last must reach the stream first.
+        if !self.flush_tx(std::time::Duration::from_secs(2)) {
+            parts.push(format!(
+                "output: {} frames still queued at exit (its reader stalled)",
+                self.dev.txq.queued()
+            ));
+        }
         if let Some(summary) = self
             .rx_thread
             .as_ref()
@@ -401,6 +405,13 @@ impl Nic {
         } else {
             Some(format!("{}: {}", self.config.name(), parts.join("; ")))
         }
+    }
+
+    /// Waits until the frames the kernel has sent are handed to the
+    /// output stream (or queued for its next reader), for at most `limit`;
+    /// returns whether they all were.
+    pub fn flush_tx(&self, limit: std::time::Duration) -> bool {
+        self.dev.txq.flush(limit)
     }
 
     pub fn net(&self) -> Option<&Arc<VirtioNet>> {

@@ -22,13 +22,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::host;
+use crate::sys::Hidden;
 
 /// The variable that names the instance to programs started from it.
 pub const ENV: &str = "STDPKT_INSTANCE";
@@ -116,8 +116,10 @@ pub fn serve() -> io::Result<String> {
         std::process::id(),
         token.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
-    let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
-    host::spawn_quiet("stdpkt-serve", 64 * 1024, move || accept_loop(listener))?;
+    let listener = Hidden::new(UnixListener::bind_addr(&SocketAddr::from_abstract_name(
+        name.as_bytes(),
+    )?)?);
+    crate::sys::spawn_quiet("stdpkt-serve", 64 * 1024, move || accept_loop(listener))?;
     let value = format!("@{name}");
     let c = std::ffi::CString::new(format!("{ENV}={value}")).expect("no NUL in the name");
     // SAFETY: putenv keeps the string, so it is leaked on purpose; nothing
@@ -126,11 +128,13 @@ pub fn serve() -> io::Result<String> {
     Ok(value)
 }
 
-fn accept_loop(listener: UnixListener) {
+fn accept_loop(listener: Hidden<UnixListener>) {
     // SAFETY: getuid has no preconditions.
     let me = unsafe { libc::getuid() };
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
+    for conn in listener.get().incoming() {
+        let Ok(conn) = conn.map(Hidden::new) else {
+            continue;
+        };
         let Some(cred) = peer_cred(&conn) else {
             continue;
         };
@@ -142,6 +146,7 @@ fn accept_loop(listener: UnixListener) {
             );
             continue;
         }
+        log::debug!("instance: a connection from pid {}", cred.pid);
         CONNECTIONS.fetch_add(1, Ordering::AcqRel);
         // Counted once, by whichever sees the client go first: the thread
         // serving it, or (while a call of a client that died blocks in the
@@ -151,13 +156,14 @@ fn accept_loop(listener: UnixListener) {
             let counted = counted.clone();
             move || {
                 if counted.swap(false, Ordering::AcqRel) {
+                    log::debug!("instance: pid {}'s connection ended", cred.pid);
                     CONNECTIONS.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         };
-        let watch = conn.try_clone();
+        let watch = conn.get().try_clone().map(Hidden::new);
         let done2 = done.clone();
-        let spawned = host::spawn_quiet("stdpkt-client", 256 * 1024, move || {
+        let spawned = crate::sys::spawn_quiet("stdpkt-client", 256 * 1024, move || {
             serve_connection(conn, cred.pid);
             done();
         });
@@ -167,7 +173,7 @@ fn accept_loop(listener: UnixListener) {
             continue;
         }
         if let Ok(w) = watch {
-            let _ = host::spawn_quiet("stdpkt-watch", 32 * 1024, move || {
+            let _ = crate::sys::spawn_quiet("stdpkt-watch", 32 * 1024, move || {
                 wait_hangup(&w);
                 done2();
             });
@@ -176,25 +182,12 @@ fn accept_loop(listener: UnixListener) {
 }
 
 /// Returns once the client has closed its end (or died).
-fn wait_hangup(conn: &UnixStream) {
-    let mut pfd = libc::pollfd {
-        fd: conn.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd; conn stays open during the call.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
-            return;
-        }
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
-        }
-    }
+fn wait_hangup(conn: &Hidden<UnixStream>) {
+    let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+    while crate::sys::poll_one(conn.as_fd(), libc::POLLRDHUP).is_ok_and(|r| r & gone == 0) {}
 }
 
-fn peer_cred(conn: &UnixStream) -> Option<libc::ucred> {
+fn peer_cred(conn: &Hidden<UnixStream>) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -215,7 +208,7 @@ fn peer_cred(conn: &UnixStream) -> Option<libc::ucred> {
 }
 
 /// Runs the requests of one client thread until it goes.
-fn serve_connection(mut conn: UnixStream, pid: libc::pid_t) {
+fn serve_connection(mut conn: Hidden<UnixStream>, pid: libc::pid_t) {
     PEER.with(|p| p.set(pid));
     let mut req = [0u8; REQUEST_LEN];
     while conn.read_exact(&mut req).is_ok() {
@@ -245,7 +238,7 @@ pub fn is_own(name: &str) -> bool {
 pub struct Client;
 
 thread_local! {
-    static CONN: RefCell<Option<UnixStream>> = const { RefCell::new(None) };
+    static CONN: RefCell<Option<Hidden<UnixStream>>> = const { RefCell::new(None) };
 }
 
 impl Client {
@@ -253,7 +246,7 @@ impl Client {
     /// [`ENV`]); the kernel's return value, or -ENETDOWN when the instance
     /// cannot be reached.
     pub fn syscall(name: &str, no: u32, args: [libc::c_long; 6]) -> libc::c_long {
-        let on = |slot: &mut Option<UnixStream>| {
+        let on = |slot: &mut Option<Hidden<UnixStream>>| {
             if slot.is_none() {
                 match connect(name) {
                     Ok(s) => *slot = Some(s),
@@ -290,7 +283,7 @@ impl Client {
 }
 
 /// One request and its reply; None if the connection failed.
-fn call(conn: &mut UnixStream, no: u32, args: &[libc::c_long; 6]) -> Option<libc::c_long> {
+fn call(conn: &mut Hidden<UnixStream>, no: u32, args: &[libc::c_long; 6]) -> Option<libc::c_long> {
     let mut req = [0u8; REQUEST_LEN];
     req[..8].copy_from_slice(&u64::from(no).to_ne_bytes());
     for (i, a) in args.iter().enumerate() {
@@ -303,7 +296,7 @@ fn call(conn: &mut UnixStream, no: u32, args: &[libc::c_long; 6]) -> Option<libc
     Some(i64::from_ne_bytes(reply))
 }
 
-fn connect(name: &str) -> io::Result<UnixStream> {
+fn connect(name: &str) -> io::Result<Hidden<UnixStream>> {
     let abstract_name = name
         .strip_prefix('@')
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an instance name"))?;
@@ -313,5 +306,5 @@ fn connect(name: &str) -> io::Result<UnixStream> {
     // SAFETY: prctl with plain integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
     // std opens it close-on-exec: exec'd programs connect anew.
-    Ok(s)
+    Ok(Hidden::new(s))
 }

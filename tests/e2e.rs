@@ -613,6 +613,47 @@ fn an_address_added_later_gets_duplicate_address_detection() {
 /// A script's commands all act on the one instance its shell booted: the
 /// rule of the first iptables is there for the second, and the address
 /// that ip adds answers a ping that follows.
+/// LKL's test_pipe_ping: clients in turn against one server over the
+/// same fifos, the server's input not held. Each client's exit ends the
+/// server's input (EOF: carrier down); the next client opening the fifo
+/// brings it up again, and is announced to at once: every client's pings
+/// are all answered, the first without an ARP retry.
+#[test]
+fn clients_in_turn_reach_a_server_whose_input_fifo_they_reopen() {
+    let p = Pair::new("pipe-ping");
+    let mut b = Proc::start(
+        "sleep 60 (B)",
+        preloaded(
+            &p.dir,
+            &[p.b("198.51.100.2/24"), vec![("STDPKT_LOG", "info".into())]].concat(),
+            &["sleep", "60"],
+        ),
+    );
+    for n in 1..=3u8 {
+        let mut env = p.a("198.51.100.1/24");
+        // Each client its own MAC, as separate processes get by default.
+        env.retain(|(k, _)| *k != "MAC0");
+        env.push(("MAC0", format!("02:00:00:00:01:{n:02x}")));
+        let out = ping(&p.dir, &env, "198.51.100.2");
+        out.ok();
+        assert_loss(&out, "0%");
+        let max: f64 = out
+            .text()
+            .split("rtt min/avg/max/mdev = ")
+            .nth(1)
+            .and_then(|t| t.split('/').nth(2))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("client {n}: no rtt line: {}", out.report()));
+        assert!(
+            max < 500.0,
+            "client {n}: max rtt {max} ms: {}",
+            out.report()
+        );
+    }
+    assert!(b.running(), "{}", b.report());
+    b.wait_for(true, "rx: a new writer; link up", 10);
+}
+
 #[test]
 fn a_scripts_commands_share_one_instance() {
     let p = Pair::new("script");
@@ -723,6 +764,28 @@ fn forking_tcp_server_serves_concurrent_clients() {
 /// instance (a later command of the script sees it) and never the host,
 /// and /proc/net readers (cat, netstat) list the instance's interfaces
 /// and sockets.
+/// A daemon's start-up closes every inherited fd (a loop of close,
+/// close_range, closefrom): the NIC's own streams stay, and the program
+/// sees their numbers as free (EBADF).
+#[test]
+fn a_program_cannot_close_its_nics() {
+    let p = Pair::new("closeall");
+    let _b = sleeper(&p.dir, &p.b("198.51.100.2/24"));
+    let script = format!("{ROOT}/tests/preload/closeall.py");
+    let out = run(
+        "closeall.py (A)",
+        preloaded(&p.dir, &p.a("198.51.100.1/24"), &["python3", &script]),
+        60,
+    );
+    out.ok();
+    assert!(out.text().contains("ALL OK"), "{}", out.report());
+    assert!(
+        !out.stderr.contains("Bad file descriptor"),
+        "{}",
+        out.report()
+    );
+}
+
 #[test]
 fn proc_sys_net_and_proc_net_are_the_instances() {
     let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();

@@ -404,6 +404,26 @@ fn python_subprocess_leaves_parent_sockets_alone() {
 }
 
 #[test]
+fn python_waits_report_closed_fds_and_end_on_signals() {
+    python("waits.py", &[]);
+}
+
+/// The same in a client: the shell hosts the instance, python reaches it
+/// over the instance's socket.
+#[test]
+fn python_waits_in_a_client_of_the_instance() {
+    let cmd = format!("{PYTHON} {ROOT}/tests/preload/waits.py");
+    let out = run_env(true, &["sh", "-c", &cmd], &[], 60);
+    out.ok();
+    assert!(
+        out.stdout.contains("ALL OK"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
 fn python_sigpipe_on_epipe() {
     python("sigpipe.py", &[]);
 }

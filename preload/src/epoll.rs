@@ -214,11 +214,6 @@ fn kernel_epoll_wait(
     unsafe { ksys(k::__NR_epoll_pwait, args!(kfd, ev, max, ms, 0, 8)) }
 }
 
-fn ts_to_ms_ceil(ts: &timespec) -> c_int {
-    let ms = ts.tv_sec * 1000 + (ts.tv_nsec + 999_999) / 1_000_000;
-    ms.clamp(0, c_int::MAX as i64) as c_int
-}
-
 /// The wait for an epoll fd with a shadow; `ts` is the relative timeout.
 fn wait_shadowed(
     epfd: c_int,
@@ -233,8 +228,12 @@ fn wait_shadowed(
         return -1;
     }
     if !s.host_used {
-        let ms = ts.as_ref().map_or(-1, ts_to_ms_ceil);
-        return ret(kernel_epoll_wait(s.kfd, ev, max, ms)) as c_int;
+        // As in poll::kernel_only_ppoll: what is ready now is answered
+        // here; a wait that blocks runs where any host handler ends it.
+        let now = kernel_epoll_wait(s.kfd, ev, max, 0);
+        if now != Ok(0) || ts.is_some_and(|t| t.tv_sec <= 0 && t.tv_nsec <= 0) {
+            return ret(now) as c_int;
+        }
     }
     let deadline = ts.map(|t| {
         Instant::now()
@@ -251,11 +250,14 @@ fn wait_shadowed(
                 tv_nsec: l.subsec_nanos() as _,
             }
         });
-        let mut hfds = vec![libc::pollfd {
-            fd: epfd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut hfds = Vec::new();
+        if s.host_used {
+            hfds.push(libc::pollfd {
+                fd: epfd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let mut kfds = vec![k::pollfd {
             fd: s.kfd,
             events: libc::POLLIN,
@@ -263,7 +265,7 @@ fn wait_shadowed(
         }];
         let (hr, kr) = mixed_wait(&mut hfds, &mut kfds, left, mask);
         let mut n = 0;
-        if hfds[0].revents != 0 {
+        if hfds.first().is_some_and(|p| p.revents != 0) {
             let r = host_epoll_wait(epfd, ev, max, 0, std::ptr::null());
             n += r.max(0);
         }

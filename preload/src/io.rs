@@ -72,8 +72,24 @@ fn finish_dup(nh: c_int, nk: c_int) -> c_int {
     nh
 }
 
+/// Whether `fd` is one of stdpkt's own (a NIC stream, a timer, the
+/// instance's socket) and the caller is the program: to the program its
+/// number is free, so closing or changing it fails with EBADF and the NIC
+/// keeps its stream. Our own threads (std's try_clone is an fcntl) see it.
+pub(crate) fn hidden(fd: c_int) -> bool {
+    stdpkt_core::sys::is_hidden_fd(fd) && !stdpkt_core::sys::on_quiet_thread()
+}
+
+fn ebadf() -> c_int {
+    set_errno(libc::EBADF);
+    -1
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if hidden(fd) {
+        return ebadf();
+    }
     if fdtable::get(fd).is_some() && !owner_process() {
         // A vfork child: the table is the parent's.
         // SAFETY: plain close of a host fd.
@@ -88,26 +104,70 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     unsafe { real!(close: fn(c_int) -> c_int)(fd) }
 }
 
+/// The parts of `first..=last` that hold none of stdpkt's own fds.
+fn unhidden_ranges(first: c_uint, last: c_uint) -> Vec<(c_uint, c_uint)> {
+    let mut out = Vec::new();
+    let mut from = first;
+    for h in stdpkt_core::sys::hidden_fds_in(first, last) {
+        let h = h as c_uint;
+        if h > from {
+            out.push((from, h - 1));
+        }
+        from = h + 1;
+        if h == c_uint::MAX {
+            return out;
+        }
+    }
+    if from <= last {
+        out.push((from, last));
+    }
+    out
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if first > last {
+        return einval();
+    }
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && owner_process() {
         for (_, kfd) in fdtable::take_range(first, last) {
             close_kernel(kfd);
         }
     }
-    // SAFETY: plain close_range on the host.
-    unsafe { real!(close_range: fn(c_uint, c_uint, c_int) -> c_int)(first, last, flags) }
+    for (a, b) in unhidden_ranges(first, last) {
+        // SAFETY: plain close_range on the host, around our own fds.
+        let r = unsafe { real!(close_range: fn(c_uint, c_uint, c_int) -> c_int)(a, b, flags) };
+        if r != 0 {
+            return r;
+        }
+    }
+    0
+}
+
+fn einval() -> c_int {
+    set_errno(libc::EINVAL);
+    -1
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn closefrom(low: c_int) {
+    let low = low.max(0) as c_uint;
     if owner_process() {
-        for (_, kfd) in fdtable::take_range(low.max(0) as u32, u32::MAX) {
+        for (_, kfd) in fdtable::take_range(low, c_uint::MAX) {
             close_kernel(kfd);
         }
     }
-    // SAFETY: plain closefrom on the host.
-    unsafe { real!(closefrom: fn(c_int) -> ())(low) }
+    let ranges = unhidden_ranges(low, c_uint::MAX);
+    let Some(&(tail, _)) = ranges.last() else {
+        return;
+    };
+    for &(a, b) in &ranges[..ranges.len() - 1] {
+        // SAFETY: plain close_range on the host, around our own fds.
+        unsafe { real!(close_range: fn(c_uint, c_uint, c_int) -> c_int)(a, b, 0) };
+    }
+    // glibc's closefrom has a fallback for kernels without close_range.
+    // SAFETY: plain closefrom on the host, above our last own fd.
+    unsafe { real!(closefrom: fn(c_int) -> ())(tail.min(c_int::MAX as c_uint) as c_int) }
 }
 
 #[no_mangle]
@@ -136,6 +196,9 @@ fn dup_onto(old: c_int, new: c_int, flags: c_int, three: bool) -> c_int {
             unsafe { real!(dup2: fn(c_int, c_int) -> c_int)(o, n) }
         }
     };
+    if hidden(old) || hidden(new) {
+        return ebadf();
+    }
     if old == new {
         return host(old, new);
     }
@@ -186,6 +249,9 @@ fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long, real64: bool) -> c_int {
             unsafe { real!(fcntl: fn(c_int, c_int; ...) -> c_int)(fd, cmd, arg) }
         }
     };
+    if hidden(fd) {
+        return ebadf();
+    }
     let r = route(fd);
     match (r, cmd) {
         (Route::Host, _) => host(fd, cmd, arg),

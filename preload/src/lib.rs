@@ -62,11 +62,21 @@
 //! partial count. A handler with `SA_RESTART` lets the call go on, which
 //! is what Linux does for accept, connect, send and receive without a
 //! socket timeout. Where Linux returns EINTR even for an `SA_RESTART`
-//! handler, ours differs in two places: a receive on a socket with
-//! `SO_RCVTIMEO` is handled exactly (`poll::recv_interruptible`); a poll,
-//! select or epoll wait over instance fds only, or a send with
-//! `SO_SNDTIMEO`, runs on until ready or timed out. Mixed host/instance
+//! handler, so do we: a receive on a socket with `SO_RCVTIMEO`
+//! (`poll::recv_interruptible`), and a poll, select or epoll wait over
+//! instance fds only that has to block (`poll::kernel_only_ppoll`) wait
+//! in the mixed-wait helper while the calling thread waits on the host,
+//! which sees every handler. One difference is left: a send with
+//! `SO_SNDTIMEO` runs on until sent or timed out. Mixed host/instance
 //! waits are exact (their host side is the host's own wait).
+//!
+//! # stdpkt's own fds
+//!
+//! The NICs' streams, the kernel's timers and the instance's sockets are
+//! moved to high numbers and hidden (`stdpkt_core::sys::hide_fd`): to the
+//! program their numbers are free, so close, close_range, closefrom, dup2,
+//! dup3 and fcntl on them fail with EBADF (or skip them), and poll reports
+//! POLLNVAL, while the NIC keeps its streams.
 //!
 //! # Known gaps
 //!

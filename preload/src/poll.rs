@@ -98,6 +98,32 @@ pub(crate) fn kernel_ppoll(
     unsafe { ksys(k::__NR_ppoll, args!(fds.as_mut_ptr(), fds.len(), tp, 0, 0)) }
 }
 
+/// A wait over instance fds only. Linux ends a poll with EINTR for any
+/// handler that runs, SA_RESTART or not, but a handler with SA_RESTART
+/// never ends our sleep in the kernel (the host restarts the futex wait).
+/// So what is ready now is answered here, and a wait that would block
+/// runs in the mixed-wait helper while this thread waits on the host,
+/// where every handler is seen (and the program's signal mask applies).
+pub(crate) fn kernel_only_ppoll(
+    fds: &mut Vec<k::pollfd>,
+    ts: Option<timespec>,
+    mask: *const sigset_t,
+) -> Result<c_long, lkl_sys::Errno> {
+    let zero = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let now = kernel_ppoll(fds, Some(zero));
+    if now != Ok(0) || ts.is_some_and(|t| t.tv_sec <= 0 && t.tv_nsec <= 0) {
+        return now;
+    }
+    match mixed_wait(&mut Vec::new(), fds, ts, mask) {
+        (_, Ok(n)) if n > 0 => Ok(n),
+        (Err(e), _) => Err(lkl_sys::Errno(e)),
+        (Ok(_), kr) => kr,
+    }
+}
+
 /// Host ppoll; Err(errno) on failure.
 pub(crate) fn host_ppoll(
     fds: &mut [pollfd],
@@ -132,6 +158,7 @@ impl Waiter {
             // SAFETY: reading this thread's errno.
             return Err(unsafe { *libc::__errno_location() });
         }
+        let hev = stdpkt_core::sys::hide_high(hev);
         // SAFETY: no pointers.
         let kev = match unsafe {
             ksys(
@@ -141,6 +168,7 @@ impl Waiter {
         } {
             Ok(v) => v as c_int,
             Err(e) => {
+                stdpkt_core::sys::unhide_fd(hev);
                 // SAFETY: closing our own eventfd.
                 unsafe { real!(close: fn(c_int) -> c_int)(hev) };
                 return Err(e.0);
@@ -151,8 +179,19 @@ impl Waiter {
             cv: Condvar::new(),
         });
         let s = shared.clone();
-        let thread = stdpkt_core::host::spawn_quiet("stdpkt-poll", 128 * 1024, move || helper(&s))
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EAGAIN))?;
+        let (ready, started) = std::sync::mpsc::channel();
+        let thread = stdpkt_core::sys::spawn_quiet("stdpkt-poll", 128 * 1024, move || {
+            // In a client, the first call opens this thread's connection
+            // to the instance: not during a wait, where its socket would
+            // briefly hold the lowest free number, maybe one the program
+            // is polling as closed.
+            // SAFETY: no pointers.
+            let _ = unsafe { ksys(k::__NR_getpid, args!()) };
+            let _ = ready.send(());
+            helper(&s)
+        })
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EAGAIN))?;
+        let _ = started.recv();
         Ok(Waiter {
             shared,
             hev,
@@ -265,6 +304,7 @@ impl Drop for Waiter {
             let _ = t.join();
         }
         crate::io::close_kernel(self.kev);
+        stdpkt_core::sys::unhide_fd(self.hev);
         // SAFETY: closing our own eventfd.
         unsafe { real!(close: fn(c_int) -> c_int)(self.hev) };
     }
@@ -429,10 +469,6 @@ fn poll_mixed(fds: &mut [pollfd], ts: Option<timespec>, mask: *const sigset_t) -
             continue;
         }
         match route(p.fd) {
-            Route::Host => {
-                hidx.push(i);
-                hfds.push(*p);
-            }
             Route::Kernel(kfd) => {
                 kidx.push(i);
                 kfds.push(k::pollfd {
@@ -441,9 +477,18 @@ fn poll_mixed(fds: &mut [pollfd], ts: Option<timespec>, mask: *const sigset_t) -
                     revents: 0,
                 });
             }
+            // stdpkt's own fds are free numbers to the program.
             Route::Dead => {
                 p.revents = libc::POLLNVAL;
                 dead += 1;
+            }
+            Route::Host if crate::io::hidden(p.fd) => {
+                p.revents = libc::POLLNVAL;
+                dead += 1;
+            }
+            Route::Host => {
+                hidx.push(i);
+                hfds.push(*p);
             }
         }
     }
@@ -459,7 +504,7 @@ fn poll_mixed(fds: &mut [pollfd], ts: Option<timespec>, mask: *const sigset_t) -
     let (hr, kr) = if kfds.is_empty() {
         (host_ppoll(&mut hfds, ts, mask), Ok(0))
     } else if hfds.is_empty() {
-        (Ok(0), kernel_ppoll(&mut kfds, ts))
+        (Ok(0), kernel_only_ppoll(&mut kfds, ts, mask))
     } else {
         mixed_wait(&mut hfds, &mut kfds, ts, mask)
     };
@@ -487,8 +532,11 @@ fn poll_mixed(fds: &mut [pollfd], ts: Option<timespec>, mask: *const sigset_t) -
     }
 }
 
+/// Whether the set needs more than the host's poll: an instance fd, or
+/// one of stdpkt's own (to be reported as not open).
 fn any_instance(fds: &[pollfd]) -> bool {
-    fds.iter().any(|p| fdtable::get(p.fd).is_some())
+    fds.iter()
+        .any(|p| fdtable::get(p.fd).is_some() || crate::io::hidden(p.fd))
 }
 
 fn slice<'a>(fds: *mut pollfd, n: libc::nfds_t) -> &'a mut [pollfd] {
@@ -651,8 +699,10 @@ fn select_mixed(
 
 fn select_has_instance(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> bool {
     let bits = sets.map(|s| FdBits(s.cast()));
-    (0..nfds.max(0) as usize)
-        .any(|fd| bits.iter().any(|b| b.get(fd)) && fdtable::get(fd as c_int).is_some())
+    (0..nfds.max(0) as usize).any(|fd| {
+        bits.iter().any(|b| b.get(fd))
+            && (fdtable::get(fd as c_int).is_some() || crate::io::hidden(fd as c_int))
+    })
 }
 
 #[no_mangle]

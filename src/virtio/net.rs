@@ -9,14 +9,17 @@
 //! a 12-byte `virtio_net_hdr_mrg_rxbuf` that is all zero except
 //! `num_buffers` = 1 on receive, and ignored on transmit.
 //!
-//! # Transmit: inline on the notifying thread
+//! # Transmit: inline on the notifying thread, never blocking
 //!
 //! A notification of queue 1 comes from the kernel's `start_xmit` through
 //! a register write. We drain the queue right there and hand each frame to
-//! the [`FrameSink`]: no thread switch, no extra copy, and the used ring is
-//! updated before the kernel carries on. The cost is that a slow consumer
-//! of the output stream blocks the kernel thread in `write(2)`: that is the
-//! backpressure a stream gives, and the other end is ours to read.
+//! the [`FrameSink`]: the used ring is updated before the kernel carries
+//! on. A sink must not block: when it is full ([`FrameSink::ready`] says
+//! no), the device leaves the rest of the ring as it is, the driver stops
+//! its queue once the ring is full (the qdisc holds packets, TCP feels the
+//! backpressure), and the sink calls [`VirtioNet::resume_tx`] once it has
+//! room again. So a slow reader of one stream never holds the instance's
+//! CPU, and receiving goes on while transmit waits.
 //!
 //! # Receive: wait briefly for buffers, then drop
 //!
@@ -68,11 +71,19 @@ const CONFIG_LEN: usize = 12;
 
 /// Where transmitted frames go.
 ///
-/// `send` runs on the kernel thread that notified the TX queue, with the
-/// device's TX lock held: it may block (that is backpressure), but it must
-/// not call back into the device or the kernel, and must not panic (the
-/// caller is kernel code that cannot unwind).
+/// `ready` and `send` run on the kernel thread that notified the TX queue
+/// (or the thread in [`VirtioNet::resume_tx`]), with the device's TX lock
+/// held: they must not block for long, must not call back into the device
+/// or the kernel, and must not panic (the caller is kernel code that
+/// cannot unwind).
 pub trait FrameSink: Send {
+    /// Whether the sink takes a frame now. A sink that says no must call
+    /// [`VirtioNet::resume_tx`] once it has room again; until then the
+    /// device leaves frames in the ring.
+    fn ready(&mut self) -> bool {
+        true
+    }
+
     /// Takes one Ethernet frame. Errors are the sink's to count and handle:
     /// the kernel cannot do anything about them.
     fn send(&mut self, frame: &[u8]);
@@ -142,6 +153,8 @@ pub struct NetStats {
     pub tx_dropped_too_long: u64,
     /// Malformed chains (bad descriptors, buffers outside RAM, no header).
     pub tx_dropped_driver_error: u64,
+    /// Times transmit stopped because the sink was full (backpressure).
+    pub tx_stalls: u64,
     /// Frames written into the driver's buffers.
     pub rx_frames: u64,
     pub rx_bytes: u64,
@@ -184,6 +197,7 @@ struct Counters {
     tx_bytes: AtomicU64,
     tx_dropped_too_long: AtomicU64,
     tx_dropped_driver_error: AtomicU64,
+    tx_stalls: AtomicU64,
     rx_frames: AtomicU64,
     rx_bytes: AtomicU64,
     rx_dropped_not_ready: AtomicU64,
@@ -211,6 +225,7 @@ impl Counters {
             tx_bytes: get(&self.tx_bytes),
             tx_dropped_too_long: get(&self.tx_dropped_too_long),
             tx_dropped_driver_error: get(&self.tx_dropped_driver_error),
+            tx_stalls: get(&self.tx_stalls),
             rx_frames: get(&self.rx_frames),
             rx_bytes: get(&self.rx_bytes),
             rx_dropped_not_ready: get(&self.rx_dropped_not_ready),
@@ -509,6 +524,11 @@ impl VirtioNet {
             };
             let mut used = false;
             loop {
+                if !sink.ready() {
+                    // Left in the ring; resume_tx comes back for them.
+                    inc(&c.tx_stalls);
+                    break;
+                }
                 let head = match q.pop() {
                     Ok(Some(head)) => head,
                     Ok(None) => match q.enable_notification() {
@@ -558,6 +578,14 @@ impl VirtioNet {
         };
         if notify {
             self.raise(INT_VRING);
+        }
+    }
+
+    /// Transmits what the ring holds: for a sink that was full and has
+    /// room again (see [`FrameSink::ready`]).
+    pub fn resume_tx(&self) {
+        if self.active.load(Ordering::SeqCst) && !self.shut_down.load(Ordering::SeqCst) {
+            self.process_tx();
         }
     }
 
@@ -884,6 +912,23 @@ mod tests {
         let s = h.net.stats();
         assert_eq!((s.tx_frames, s.tx_bytes), (2, 1574));
         assert_eq!(s.tx_dropped(), 0);
+    }
+
+    #[test]
+    fn a_full_sink_leaves_frames_in_the_ring_until_resumed() {
+        let mut h = running(NetConfig::new(MAC));
+        h.sent.1.store(true, Ordering::SeqCst);
+        for seed in 0..3 {
+            h.send_frame(&frame(64, seed));
+        }
+        assert!(sent(&h).is_empty(), "nothing taken while full");
+        assert!(h.take_used(1).is_empty(), "no buffer completed");
+        assert!(h.net.stats().tx_stalls >= 1);
+        h.sent.1.store(false, Ordering::SeqCst);
+        h.net.resume_tx();
+        assert_eq!(sent(&h), (0..3).map(|s| frame(64, s)).collect::<Vec<_>>());
+        assert_eq!(h.take_used(1).len(), 3);
+        assert_eq!(h.net.stats().tx_dropped(), 0);
     }
 
     #[test]

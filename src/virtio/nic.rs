@@ -12,77 +12,22 @@
 //! block waits in `poll(2)` instead, so a frame is never half-written.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use super::lock;
 use super::net::{FrameSink, VirtioNet};
+use crate::sys::Hidden;
 use crate::wire::{
     check_frame_len, FrameError, FrameReader, FrameWriter, Framing, OutputFormat, ReadError, Stats,
 };
 
-/// Spawns a thread with every signal blocked.
-///
-/// stdpkt lives inside arbitrary host programs. A process-directed signal
-/// (SIGINT, SIGCHLD, SIGALRM, a SIGUSR1 the program uses for itself…) is
-/// delivered to any thread that does not block it; if that were one of
-/// ours, the program's handler would run on a thread it knows nothing
-/// about, or its `sigwait` would never see the signal. Blocking everything
-/// in our threads leaves signals to the program's own threads.
-///
-/// The mask is inherited from the spawning thread, so it is set around the
-/// spawn and restored afterwards.
-pub fn spawn_with_signals_blocked<F, T>(name: &str, f: F) -> io::Result<JoinHandle<T>>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigfillset initializes the set it is given; it cannot fail
-    // for a valid pointer.
-    unsafe { libc::sigfillset(all.as_mut_ptr()) };
-    // SAFETY: `all` is initialized; `old` is valid for the current mask.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    let spawned = thread::Builder::new().name(name.to_owned()).spawn(f);
-    // SAFETY: `old` was filled in by the successful call above.
-    let rc =
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut()) };
-    if rc != 0 {
-        // Cannot happen with a mask we got from the kernel; say so if it does.
-        log::error!(
-            "cannot restore the signal mask: {}",
-            io::Error::from_raw_os_error(rc)
-        );
-    }
-    spawned
-}
-
-/// Waits until `fd` is ready for `events` (POLLIN or POLLOUT).
+/// Waits until `fd` is ready for `events` (POLLIN or POLLOUT), or has an
+/// error or hangup that the retried call then reports.
 fn wait_ready(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: `pfd` is one valid pollfd, and `fd` is borrowed, so it
-        // stays open during the call.
-        if unsafe { libc::poll(&mut pfd, 1, -1) } >= 0 {
-            // Ready, or an error/hangup that the retried call reports.
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    crate::sys::poll_one(fd, events).map(drop)
 }
 
 /// Makes reads and writes on a non-blocking descriptor wait instead of
@@ -153,12 +98,21 @@ struct RxShared {
     frames: AtomicU64,
     dropped: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// The totals of earlier inputs (a fifo opened again by new writers).
+    base_frames: AtomicU64,
+    base_dropped: AtomicU64,
+    /// Set while the input has ended and the thread waits for a new one.
+    waiting: std::sync::atomic::AtomicBool,
 }
 
 impl RxShared {
     fn update(&self, stats: &Stats) {
-        self.frames.store(stats.frames, Ordering::Relaxed);
-        if self.dropped.swap(stats.dropped, Ordering::Relaxed) != stats.dropped {
+        let dropped = self.base_dropped.load(Ordering::Relaxed) + stats.dropped;
+        self.frames.store(
+            self.base_frames.load(Ordering::Relaxed) + stats.frames,
+            Ordering::Relaxed,
+        );
+        if self.dropped.swap(dropped, Ordering::Relaxed) != dropped {
             let mut first = lock(&self.first_error);
             if first.is_none() {
                 first.clone_from(&stats.first_error);
@@ -193,6 +147,12 @@ impl RxThread {
         self.handle.is_finished()
     }
 
+    /// Whether the input has ended: for good, or until a new one opens
+    /// (see [`spawn_rx_reopening`]).
+    pub fn is_down(&self) -> bool {
+        self.shared.waiting.load(Ordering::Acquire) || self.handle.is_finished()
+    }
+
     /// Waits for the end of the input.
     pub fn join(self) -> RxExit {
         let shared = self.shared;
@@ -207,19 +167,76 @@ impl RxThread {
 /// delivers them to `net`, until the input ends or fails; then it takes
 /// the link down (a config-change interrupt tells the kernel) and ends.
 ///
-/// The thread runs with all signals blocked ([`spawn_with_signals_blocked`]).
+/// The thread runs with all signals blocked ([`crate::sys::spawn_quiet`]).
 /// There is no way to stop it early other than ending its input: a thread
 /// blocked in `read(2)` cannot be woken portably. Frames that arrive before
 /// the driver has started the device are dropped (and counted by `net`),
 /// so start the thread once the interface is up.
 pub fn spawn_rx<R>(net: Arc<VirtioNet>, input: R, framing: Framing) -> io::Result<RxThread>
 where
-    R: Read + AsFd + Send + 'static,
+    R: Read + AsFd + From<OwnedFd> + Into<OwnedFd> + Send + 'static,
 {
     let shared = Arc::new(RxShared::default());
     let thread_shared = shared.clone();
-    let handle = spawn_with_signals_blocked("stdpkt-rx", move || {
+    // The program must not close our stream under us (closefrom(3)).
+    let input = Hidden::new(input);
+    let handle = crate::sys::spawn_quiet("stdpkt-rx", 0, move || {
         rx_loop(&net, input, framing, &thread_shared)
+    })?;
+    Ok(RxThread { handle, shared })
+}
+
+/// Like [`spawn_rx`], for an input that may come back after its end (a
+/// fifo that a new writer opens): `open` gives the next input, blocking
+/// until there is one, or None when there will be no other. The link goes
+/// down at each end of input and up again with the next input, and then
+/// `on_up` runs (to announce the NIC to the new peer). The first `open`
+/// runs on the thread too, so a fifo waiting for its writer blocks nothing.
+pub fn spawn_rx_reopening<R, F, U>(
+    net: Arc<VirtioNet>,
+    framing: Framing,
+    mut open: F,
+    mut on_up: U,
+) -> io::Result<RxThread>
+where
+    R: Read + AsFd + From<OwnedFd> + Into<OwnedFd>,
+    F: FnMut() -> io::Result<Option<R>> + Send + 'static,
+    U: FnMut() + Send + 'static,
+{
+    let shared = Arc::new(RxShared::default());
+    let ts = shared.clone();
+    let handle = crate::sys::spawn_quiet("stdpkt-rx", 0, move || {
+        let mut first = true;
+        let end = loop {
+            let input = match open() {
+                Ok(Some(r)) => r,
+                Ok(None) => break RxEnd::Eof,
+                Err(e) => {
+                    log::error!("rx: {e}");
+                    break RxEnd::Io(e);
+                }
+            };
+            ts.waiting.store(false, Ordering::Release);
+            if !first {
+                net.set_link(true);
+                log::info!("rx: a new writer; link up");
+                on_up();
+            }
+            first = false;
+            let exit = rx_loop(&net, Hidden::new(input), framing, &ts);
+            ts.base_frames
+                .store(ts.frames.load(Ordering::Relaxed), Ordering::Relaxed);
+            ts.base_dropped
+                .store(ts.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+            match exit.end {
+                RxEnd::Eof => ts.waiting.store(true, Ordering::Release),
+                other => break other,
+            }
+        };
+        RxExit {
+            end,
+            stats: ts.snapshot(),
+        }
     })?;
     Ok(RxThread { handle, shared })
 }
@@ -337,6 +354,153 @@ enum Closed {
     Error,
 }
 
+/// Frames a [`TxQueue`] holds before it says it is full.
+const TXQ_FRAMES: usize = 128;
+
+/// A [`FrameSink`] that never blocks the kernel: frames go into a bounded
+/// queue, and a writer thread hands them to the sink it wraps (which may
+/// block in `write(2)` as long as the stream's reader takes). When the
+/// queue is full, [`FrameSink::ready`] says no and the device leaves
+/// frames in its ring; the writer calls the `resume` given to
+/// [`TxQueue::start`] once half the queue has drained.
+pub struct TxQueue {
+    shared: Arc<TxShared>,
+}
+
+struct TxShared {
+    q: Mutex<TxQ>,
+    /// The writer waits here for frames; flushers for an empty queue.
+    cv: std::sync::Condvar,
+    resume: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+#[derive(Default)]
+struct TxQ {
+    frames: std::collections::VecDeque<Vec<u8>>,
+    /// Buffers of written frames, for reuse.
+    spare: Vec<Vec<u8>>,
+    /// The device was told no, and waits for resume.
+    wanted: bool,
+    /// A frame is being written.
+    busy: bool,
+    /// The queue was dropped: the writer ends once it is empty.
+    closed: bool,
+}
+
+impl TxQueue {
+    /// Starts the writer thread over `inner`.
+    pub fn start(inner: Box<dyn FrameSink>) -> io::Result<TxQueue> {
+        let shared = Arc::new(TxShared {
+            q: Mutex::new(TxQ::default()),
+            cv: std::sync::Condvar::new(),
+            resume: std::sync::OnceLock::new(),
+        });
+        let s = shared.clone();
+        crate::sys::spawn_quiet("stdpkt-tx", 0, move || tx_writer(&s, inner))?;
+        Ok(TxQueue { shared })
+    }
+
+    /// A handle to set the resume callback once the device exists, and to
+    /// wait for the queue to drain.
+    pub fn handle(&self) -> TxQueueHandle {
+        TxQueueHandle(self.shared.clone())
+    }
+}
+
+/// See [`TxQueue::handle`].
+#[derive(Clone)]
+pub struct TxQueueHandle(Arc<TxShared>);
+
+impl TxQueueHandle {
+    /// What the writer calls when the device may transmit again (once).
+    pub fn set_resume(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.0.resume.set(Box::new(f));
+    }
+
+    /// Frames waiting for the writer.
+    pub fn queued(&self) -> usize {
+        lock(&self.0.q).frames.len()
+    }
+
+    /// Waits until every queued frame was handed on, or `limit` passes;
+    /// returns whether the queue is empty.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut q = lock(&self.0.q);
+        while !q.frames.is_empty() || q.busy {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            q = self
+                .0
+                .cv
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+impl FrameSink for TxQueue {
+    fn ready(&mut self) -> bool {
+        let mut q = lock(&self.shared.q);
+        if q.frames.len() < TXQ_FRAMES {
+            return true;
+        }
+        q.wanted = true;
+        false
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        let mut q = lock(&self.shared.q);
+        let mut buf = q.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(frame);
+        q.frames.push_back(buf);
+        drop(q);
+        self.shared.cv.notify_all();
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        lock(&self.shared.q).closed = true;
+        self.shared.cv.notify_all();
+    }
+}
+
+fn tx_writer(s: &TxShared, mut inner: Box<dyn FrameSink>) {
+    let mut q = lock(&s.q);
+    loop {
+        let Some(frame) = q.frames.pop_front() else {
+            q.busy = false;
+            s.cv.notify_all();
+            if q.closed {
+                return;
+            }
+            q =
+                s.cv.wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            continue;
+        };
+        q.busy = true;
+        drop(q);
+        inner.send(&frame);
+        q = lock(&s.q);
+        q.spare.push(frame);
+        if q.wanted && q.frames.len() <= TXQ_FRAMES / 2 {
+            q.wanted = false;
+            drop(q);
+            if let Some(resume) = s.resume.get() {
+                resume();
+            }
+            q = lock(&s.q);
+        }
+    }
+}
+
 /// A [`FrameSink`] that writes frames to a stream with a [`FrameWriter`].
 ///
 /// Once a write fails the sink stops writing for good and counts later
@@ -345,7 +509,7 @@ enum Closed {
 /// away) is the normal way for this to happen and is logged at info level;
 /// other errors as warnings. It never panics.
 pub struct StreamSink<W: Write + AsFd> {
-    writer: FrameWriter<Blocking<W>>,
+    writer: FrameWriter<Blocking<Hidden<W>>>,
     closed: Option<Closed>,
     counters: Arc<SinkCounters>,
 }
@@ -355,9 +519,12 @@ impl<W: Write + AsFd> StreamSink<W> {
     /// reader like `tcpdump -r -` starts before the first frame. A reader
     /// already gone (EPIPE) gives a sink that drops everything; other
     /// errors are returned.
-    pub fn new(output: W, format: impl Into<OutputFormat>) -> io::Result<Self> {
+    pub fn new(output: W, format: impl Into<OutputFormat>) -> io::Result<Self>
+    where
+        W: From<OwnedFd> + Into<OwnedFd>,
+    {
         let mut sink = StreamSink {
-            writer: FrameWriter::new(Blocking(output), format),
+            writer: FrameWriter::new(Blocking(Hidden::new(output)), format),
             closed: None,
             counters: Arc::default(),
         };
@@ -440,6 +607,7 @@ mod tests {
     use super::*;
     use crate::virtio::net::{NetConfig, RxNoBuffer, NET_HDR_LEN};
     use crate::virtio::testutil::{frame, Harness};
+    use std::mem::MaybeUninit;
     use std::os::fd::AsRawFd;
     use std::time::Duration;
 
@@ -480,10 +648,57 @@ mod tests {
             .collect()
     }
 
+    /// A sink that blocks while its gate is shut, as a write to a stalled
+    /// reader does.
+    struct Gate(
+        Arc<(Mutex<bool>, std::sync::Condvar)>,
+        Arc<Mutex<Vec<Vec<u8>>>>,
+    );
+
+    impl FrameSink for Gate {
+        fn send(&mut self, frame: &[u8]) {
+            let (open, cv) = &*self.0;
+            let mut o = open.lock().unwrap();
+            while !*o {
+                o = cv.wait(o).unwrap();
+            }
+            self.1.lock().unwrap().push(frame.to_vec());
+        }
+    }
+
+    #[test]
+    fn tx_queue_says_full_then_resumes_the_device() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut q = TxQueue::start(Box::new(Gate(gate.clone(), got.clone()))).unwrap();
+        let resumed = Arc::new(AtomicU64::new(0));
+        let r = resumed.clone();
+        q.handle().set_resume(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        // The writer holds one frame in its blocked write; the queue the rest.
+        let mut n = 0u8;
+        while q.ready() {
+            q.send(&[n; 60]);
+            n = n.wrapping_add(1);
+            assert!(usize::from(n) <= TXQ_FRAMES + 1, "never full");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(usize::from(n) >= TXQ_FRAMES);
+        assert_eq!(resumed.load(Ordering::SeqCst), 0);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(q.handle().flush(std::time::Duration::from_secs(10)));
+        assert_eq!(resumed.load(Ordering::SeqCst), 1);
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), usize::from(n));
+        assert!(got.iter().enumerate().all(|(i, f)| f[0] == i as u8));
+    }
+
     #[test]
     fn threads_start_with_signals_blocked() {
         let before = blocked_signals();
-        let t = spawn_with_signals_blocked("sigtest", blocked_signals).unwrap();
+        let t = crate::sys::spawn_quiet("sigtest", 0, blocked_signals).unwrap();
         let inside = t.join().unwrap();
         for s in [
             libc::SIGINT,

@@ -145,11 +145,15 @@ impl DriverQueue {
     }
 }
 
-/// A sink that keeps every frame.
+/// A sink that keeps every frame; it says it is full while `.1` is set.
 #[derive(Clone, Default)]
-pub struct Recorder(pub Arc<Mutex<Vec<Vec<u8>>>>);
+pub struct Recorder(pub Arc<Mutex<Vec<Vec<u8>>>>, pub Arc<AtomicBool>);
 
 impl FrameSink for Recorder {
+    fn ready(&mut self) -> bool {
+        !self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn send(&mut self, frame: &[u8]) {
         self.0.lock().unwrap().push(frame.to_vec());
     }

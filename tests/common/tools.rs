@@ -17,6 +17,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("getcap", "libcap2-bin"),
     ("grep", "grep"),
     ("ip", "iproute2"),
+    ("iperf3", "iperf3"),
     ("iptables", "iptables"),
     ("iptables-legacy", "iptables"),
     ("iptables-legacy-restore", "iptables"),
@@ -41,6 +42,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("tee", "coreutils"),
     ("text2pcap", "wireshark-common"),
     ("traceroute", "traceroute"),
+    ("timeout", "coreutils"),
     ("true", "coreutils"),
 ];
 
