@@ -23,6 +23,7 @@
 //! | `STDPKT_BOOT` | extra kernel command line, e.g. `mem=` for the kernel's memory | empty | `STDPKT_BOOT=mem=64M` |
 //! | `STDPKT_LOG` | filter for stdpkt's own log, in `env_logger` syntax | logging off | `STDPKT_LOG=stdpkt=debug` |
 //! | `STDPKT_LINGER` | keep stdpkt's kernel running when the program exits: `1`/`0`, `true`/`false`, `yes`/`no` (case-insensitive) | `0` | `STDPKT_LINGER=1` |
+//! | `STDPKT_NAME` | a name for the instance, for `stdpkt ps` and `stdpkt attach`: 1 to 32 letters, digits, `.`, `_` or `-` | none (found by its pid) | `STDPKT_NAME=router1` |
 //! | `STDPKT_EXIT_WAIT` | at exit, the longest wait, in seconds (0 to 3600), for closed TCP connections to deliver their queued data and have their FIN acknowledged, as the host kernel would after the process has gone | `60` | `STDPKT_EXIT_WAIT=5` |
 //!
 //! # Rules
@@ -97,6 +98,7 @@ pub const STDPKT_VARS: &[&str] = &[
     "STDPKT_LOG",
     "STDPKT_LINGER",
     "STDPKT_EXIT_WAIT",
+    "STDPKT_NAME",
     // Set by the instance for the programs it starts (stdpkt::remote).
     "STDPKT_INSTANCE",
     // Read by the tools around the library, not by the instance:
@@ -123,6 +125,8 @@ pub struct Config {
     pub linger: bool,
     /// `STDPKT_EXIT_WAIT`, in seconds.
     pub exit_wait_secs: u32,
+    /// `STDPKT_NAME`.
+    pub name: Option<String>,
 }
 
 /// `STDPKT_EXIT_WAIT` when unset.
@@ -139,6 +143,7 @@ impl Default for Config {
             log_filter: None,
             linger: false,
             exit_wait_secs: DEFAULT_EXIT_WAIT_SECS,
+            name: None,
         }
     }
 }
@@ -408,6 +413,9 @@ pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
         Some(&v) => parse_exit_wait(v).map_err(|m| ConfigError::new("STDPKT_EXIT_WAIT", v, m))?,
         None => DEFAULT_EXIT_WAIT_SECS,
     };
+    if let Some(&v) = globals.get("STDPKT_NAME") {
+        config.name = Some(parse_name(v).map_err(|m| ConfigError::new("STDPKT_NAME", v, m))?);
+    }
     Ok(config)
 }
 
@@ -977,6 +985,19 @@ fn parse_exit_wait(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(n) if n <= 3600 => Ok(n),
         _ => Err("expected whole seconds from 0 to 3600, e.g. 60".to_owned()),
+    }
+}
+
+/// Parses `STDPKT_NAME`: a name that fits in the instance's socket name
+/// and in a shell word as it is.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let ok = (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 32 letters, digits, '.', '_' or '-', e.g. router1".to_owned())
     }
 }
 
@@ -1634,6 +1655,13 @@ mod tests {
         assert_eq!(ok(&[]).exit_wait_secs, DEFAULT_EXIT_WAIT_SECS);
         assert_eq!(ok(&[("STDPKT_EXIT_WAIT", " 0 ")]).exit_wait_secs, 0);
         assert_eq!(ok(&[("STDPKT_EXIT_WAIT", "3600")]).exit_wait_secs, 3600);
+        assert_eq!(
+            ok(&[("STDPKT_NAME", "r-1.a_b")]).name.as_deref(),
+            Some("r-1.a_b")
+        );
+        for bad in ["", "a/b", "a b", &"x".repeat(33)] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
         for bad in ["", "-1", "3601", "1.5", "60s", "many"] {
             assert_err(&[("STDPKT_EXIT_WAIT", bad)], "STDPKT_EXIT_WAIT", "seconds");
         }
@@ -1716,7 +1744,7 @@ mod tests {
         assert_eq!(
             err(&[("STDPKT_FOO", "1")]),
             "stdpkt: STDPKT_FOO=\"1\": unknown stdpkt variable; known are GW, \
-             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_EXIT_WAIT, STDPKT_INSTANCE, \
+             STDPKT_SYSCTL, STDPKT_BOOT, STDPKT_LOG, STDPKT_LINGER, STDPKT_EXIT_WAIT, STDPKT_NAME, STDPKT_INSTANCE, \
              STDPKT_LIB, STDPKT_DISABLE"
         );
         assert_err(&[("STDPKT_", "")], "STDPKT_", "unknown stdpkt variable");

@@ -105,17 +105,21 @@ pub(crate) unsafe extern "C" fn remote_copy(
 /// Starts serving programs started from this process: binds the socket,
 /// starts the thread that accepts clients and sets [`ENV`] in this
 /// process's environment. Returns the socket's name.
-pub fn serve() -> io::Result<String> {
+pub fn serve(instance_name: Option<&str>) -> io::Result<String> {
     let mut token = [0u8; 8];
     // SAFETY: getrandom into a local buffer of its size.
     if unsafe { libc::getrandom(token.as_mut_ptr().cast(), token.len(), 0) } != 8 {
         return Err(io::Error::last_os_error());
     }
-    let name = format!(
+    let mut name = format!(
         "stdpkt/{}/{}",
         std::process::id(),
         token.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
+    if let Some(n) = instance_name {
+        name.push('/');
+        name.push_str(n);
+    }
     let listener = Hidden::new(UnixListener::bind_addr(&SocketAddr::from_abstract_name(
         name.as_bytes(),
     )?)?);
@@ -222,6 +226,56 @@ fn serve_connection(mut conn: Hidden<UnixStream>, pid: libc::pid_t) {
             break;
         }
     }
+}
+
+/// An instance serving on this machine, as `stdpkt ps` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub pid: u32,
+    /// `STDPKT_NAME`, if it was given.
+    pub name: Option<String>,
+    /// The value of [`ENV`] for its clients.
+    pub address: String,
+}
+
+/// Every instance serving here: the listening sockets in `/proc/net/unix`
+/// (of the host: this runs outside any instance) named `@stdpkt/...`,
+/// whose process is still there.
+pub fn list() -> io::Result<Vec<Listed>> {
+    let text = std::fs::read_to_string("/proc/net/unix")?;
+    let mut out: Vec<Listed> = Vec::new();
+    for line in text.lines().skip(1) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        // Num RefCount Protocol Flags Type St Inode Path; listeners have
+        // __SO_ACCEPTCON (0x10000) in Flags.
+        let (Some(flags), Some(path)) = (w.get(3), w.get(7)) else {
+            continue;
+        };
+        let listening = u32::from_str_radix(flags, 16).is_ok_and(|f| f & 0x1_0000 != 0);
+        let Some(rest) = path.strip_prefix("@stdpkt/") else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, '/');
+        let (Some(pid), Some(_token)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !listening
+            || out.iter().any(|l| l.address == *path)
+            || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            continue;
+        }
+        out.push(Listed {
+            pid,
+            name: parts.next().map(str::to_owned),
+            address: (*path).to_owned(),
+        });
+    }
+    out.sort_by_key(|l| l.pid);
+    Ok(out)
 }
 
 /// Whether instance `name` was this very process's: a process that booted

@@ -654,6 +654,56 @@ fn clients_in_turn_reach_a_server_whose_input_fifo_they_reopen() {
     b.wait_for(true, "rx: a new writer; link up", 10);
 }
 
+/// `stdpkt attach NAME -- CMD` runs CMD on a running instance that was
+/// given a name: what one attached command changes, the next one sees,
+/// and `stdpkt ps` lists the instance.
+#[test]
+fn attach_runs_commands_on_a_named_running_instance() {
+    let p = Pair::new("attach");
+    let name = format!("e2e-attach-{}", std::process::id());
+    let mut env = p.a("198.51.100.1/24");
+    env.push(("STDPKT_NAME", name.clone()));
+    let a = sleeper(&p.dir, &env);
+    let attach = |args: &[&str]| {
+        let mut c = clean_command(stdpkt(), &[&["attach", name.as_str(), "--"], args].concat());
+        c.env("PATH", guard::path())
+            .env("STDPKT_LIB", guard::lib())
+            .stdin(Stdio::null())
+            .process_group(0);
+        run(&format!("stdpkt attach {args:?}"), c, 30)
+    };
+    // The instance serves once it is up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ps = loop {
+        let out = run("stdpkt ps", clean_command(stdpkt(), &["ps"]), 30);
+        out.ok();
+        if out.text().contains(&name) || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        ps.text().contains(&format!("{} {name} ", a.pid())),
+        "{}",
+        ps.report()
+    );
+    let out = attach(&["ip", "addr", "add", "203.0.113.7/24", "dev", "eth0"]);
+    out.ok();
+    let out = attach(&["ip", "-br", "addr", "show", "dev", "eth0"]);
+    out.ok();
+    let text = out.text();
+    assert!(
+        text.contains("198.51.100.1/24") && text.contains("203.0.113.7/24"),
+        "{}",
+        out.report()
+    );
+    let mut c = clean_command(stdpkt(), &["attach", "no-such-instance", "--", "true"]);
+    c.stdin(Stdio::null());
+    let out = run("stdpkt attach no-such-instance", c, 30);
+    assert_eq!(out.status.code(), Some(2), "{}", out.report());
+    assert!(out.stderr.contains("no instance"), "{}", out.report());
+}
+
 #[test]
 fn a_scripts_commands_share_one_instance() {
     let p = Pair::new("script");
@@ -1261,6 +1311,131 @@ fn soak_clients(default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `cmd` under coreutils' `timeout SECS` on the host: the signal goes to
+/// the preloaded program itself (the launcher execs it).
+fn under_timeout(secs: u32, cmd: &Command) -> Command {
+    let prog = cmd.get_program().to_string_lossy().into_owned();
+    let secs = secs.to_string();
+    let mut args = vec![secs.as_str(), prog.as_str()];
+    let rest: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.extend(rest.iter().map(String::as_str));
+    let mut c = clean_command(tools::require("timeout"), &args);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c.stdin(Stdio::null()).process_group(0);
+    c
+}
+
+/// The receiver's bitrate of each direction in iperf3's summary.
+fn iperf3_receiver_rates(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|l| l.trim_end().ends_with("receiver"))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|t| t.ends_with("bits/sec"))?;
+            let v: f64 = w[i - 1].parse().ok()?;
+            Some(match w[i].chars().next() {
+                Some('G') => v * 1e3,
+                Some('M') => v,
+                Some('K') => v / 1e3,
+                _ => v / 1e6,
+            })
+        })
+        .collect()
+}
+
+/// Traffic both ways at once: transmit never holds the instance's CPU in
+/// a blocked write, so neither side stops receiving. Then SIGTERM from
+/// `timeout` ends a client in the middle of a long --bidir run, and a
+/// server waiting in select, within a second of the signal (iperf3's
+/// handler is installed with SA_RESTART).
+#[test]
+fn iperf3_bidir_completes_and_a_signal_ends_it() {
+    let p = Pair::new("iperf3-bidir");
+    let mut b = Proc::start(
+        "iperf3 -s (B)",
+        preloaded(
+            &p.dir,
+            &p.b("198.51.100.2/24"),
+            &["iperf3", "-s", "--forceflush", "-B", "198.51.100.2"],
+        ),
+    );
+    b.wait_for(false, "Server listening", 20);
+    let client = |secs: &str, streams: &str| {
+        preloaded(
+            &p.dir,
+            &p.a("198.51.100.1/24"),
+            &[
+                "iperf3",
+                "-c",
+                "198.51.100.2",
+                "--bidir",
+                "-t",
+                secs,
+                "-P",
+                streams,
+            ],
+        )
+    };
+    for streams in ["1", "4"] {
+        let out = run(
+            &format!("iperf3 --bidir -t 2 -P {streams} (A)"),
+            client("2", streams),
+            60,
+        );
+        out.ok();
+        // Per stream and direction, then the two sums with -P 4.
+        let rates = iperf3_receiver_rates(&out.text());
+        let want = if streams == "1" { 2 } else { 10 };
+        assert!(
+            rates.len() == want && rates.iter().all(|&r| r > 1.0),
+            "every stream both ways carries traffic ({rates:?} Mbit/s): {}",
+            out.report()
+        );
+    }
+
+    let start = Instant::now();
+    let out = run(
+        "timeout 3 iperf3 --bidir -t 60 (A)",
+        under_timeout(3, &client("60", "1")),
+        60,
+    );
+    let took = start.elapsed().as_secs_f64();
+    assert_eq!(out.status.code(), Some(124), "{}", out.report());
+    assert!(
+        took < 4.5,
+        "the client took {took:.1} s to end: {}",
+        out.report()
+    );
+    assert!(b.running(), "{}", b.report());
+
+    let start = Instant::now();
+    let out = run(
+        "timeout 3 iperf3 -s",
+        under_timeout(
+            3,
+            &preloaded(&p.dir, &[], &["iperf3", "-s", "-B", "127.0.0.1"]),
+        ),
+        60,
+    );
+    let took = start.elapsed().as_secs_f64();
+    assert_eq!(out.status.code(), Some(124), "{}", out.report());
+    assert!(
+        took < 4.5,
+        "the server took {took:.1} s to end: {}",
+        out.report()
+    );
 }
 
 /// A server never goes deaf: one netserver, its input fifo held open (as

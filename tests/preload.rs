@@ -187,6 +187,8 @@ fn exports_only_interposed_symbols() {
         "sendto",
         "setsockopt",
         "shutdown",
+        "sigaction",
+        "signal",
         "socket",
         "socketpair",
         "stat",

@@ -68,7 +68,9 @@
 //! in the mixed-wait helper while the calling thread waits on the host,
 //! which sees every handler. One difference is left: a send with
 //! `SO_SNDTIMEO` runs on until sent or timed out. Mixed host/instance
-//! waits are exact (their host side is the host's own wait).
+//! waits are exact (their host side is the host's own wait). A handler
+//! itself never runs inside an instance call: it runs as the call returns
+//! ([`signals`]), as Linux runs it on the way out of a syscall.
 //!
 //! # stdpkt's own fds
 //!
@@ -105,6 +107,7 @@ mod net;
 mod poll;
 mod procfs;
 mod scope;
+mod signals;
 
 /// The instance is not (yet) up: everything goes to the host.
 const OFF: u8 = 0;
@@ -205,6 +208,8 @@ pub(crate) use args;
 /// sizes the syscall reads or writes).
 #[inline]
 pub(crate) unsafe fn ksys(no: u32, a: [c_long; 6]) -> Result<c_long, lkl_sys::Errno> {
+    // Handlers of signals that come meanwhile run as the call returns.
+    let _inside = signals::Inside::new();
     if STATE.load(Ordering::Relaxed) == CLIENT {
         let name = INSTANCE_NAME.get().map(String::as_str).unwrap_or_default();
         let r = stdpkt_core::remote::Client::syscall(name, no, a);
@@ -303,6 +308,7 @@ extern "C" fn after_fork_in_child() {
         _ => return,
     }
     poll::after_fork();
+    signals::after_fork();
     let dups = std::mem::take(&mut *FORK_DUPS.lock().unwrap_or_else(|e| e.into_inner()));
     for (h, nk) in dups {
         fdtable::set(h, nk);
@@ -392,7 +398,8 @@ fn boot(
             OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
             STATE.store(RUNNING, Ordering::Release);
             register_process_handlers();
-            match stdpkt_core::remote::serve() {
+            let name = started.as_ref().ok().and_then(|i| i.config().name.clone());
+            match stdpkt_core::remote::serve(name.as_deref()) {
                 Ok(name) => log::debug!("serving programs started from here at {name}"),
                 Err(e) => {
                     log::warn!("cannot serve other programs (they get instances of their own): {e}")

@@ -328,6 +328,9 @@ pub(crate) fn mixed_wait(
     ts: Option<timespec>,
     mask: *const sigset_t,
 ) -> (Result<c_int, c_int>, Result<c_long, lkl_sys::Errno>) {
+    // A handler runs once both sides are done (the host side still ends
+    // with EINTR): one that longjmps must not leave the helper waiting.
+    let _inside = crate::signals::Inside::new();
     match with_waiter(|w| w.wait(hfds, kfds, ts, mask)) {
         Ok(r) => r,
         Err(e) => (Err(e), Ok(0)),

@@ -92,6 +92,53 @@ enum Command {
         override_usage = "stdpkt run [OPTIONS] [--] <CMD> [ARGS]..."
     )]
     Run(RunArgs),
+    /// List the instances running on this machine that programs can attach to
+    #[command(after_help = PS_EXAMPLES)]
+    Ps,
+    /// Run a program (default: $SHELL) on a running instance, found by its
+    /// pid or its name (STDPKT_NAME, --name)
+    #[command(
+        after_help = ATTACH_EXAMPLES,
+        override_usage = "stdpkt attach [OPTIONS] <INSTANCE> [-- <CMD> [ARGS]...]"
+    )]
+    Attach(AttachArgs),
+}
+
+const PS_EXAMPLES: &str = "\
+Output: one line per instance, PID NAME COMMAND ('-' for no name).
+
+Examples:
+  stdpkt ps
+  stdpkt ps | awk '$2 == \"router1\" {print $1}'";
+
+const ATTACH_EXAMPLES: &str = "\
+The program is a client of the instance, as a program started by the
+instance's own process would be: its sockets, routes, firewall and
+/proc/sys/net are the instance's. The instance's process waits, when it
+exits, until attached programs have ended.
+
+Examples:
+  stdpkt run --name router1 --if '0=a2r|r2a' --linger -- true &
+  stdpkt attach router1 -- ip -br addr
+  stdpkt attach router1 -- iptables -A FORWARD -p icmp -j DROP
+  stdpkt attach 4242            # a shell on the instance of pid 4242";
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    /// libstdpkt.so to preload
+    #[arg(long, value_name = "PATH")]
+    lib: Option<std::path::PathBuf>,
+    /// The instance: its pid, or its name
+    #[arg(value_name = "INSTANCE")]
+    target: String,
+    /// The program and its arguments (after --); default $SHELL or /bin/sh
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    command: Vec<std::ffi::OsString>,
 }
 
 const DUMP_ABOUT: &str = "\
@@ -218,7 +265,83 @@ fn main() -> ExitCode {
         Command::Instance(args) => instance(args),
         Command::Dump(args) => dump(args),
         Command::Run(args) => run(args),
+        Command::Ps => ps(),
+        Command::Attach(args) => attach(args),
     }
+}
+
+fn ps() -> ExitCode {
+    match stdpkt::remote::list() {
+        Ok(list) => {
+            for l in list {
+                let cmd = std::fs::read(format!("/proc/{}/cmdline", l.pid))
+                    .map(|c| {
+                        let words: Vec<String> = c
+                            .split(|&b| b == 0)
+                            .filter(|w| !w.is_empty())
+                            .map(|w| String::from_utf8_lossy(w).into_owned())
+                            .collect();
+                        words.join(" ")
+                    })
+                    .unwrap_or_default();
+                let name = l.name.as_deref().unwrap_or("-");
+                println!("{} {name} {cmd}", l.pid);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            stdpkt_cli::sayln!("stdpkt ps: /proc/net/unix: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn attach(args: AttachArgs) -> ExitCode {
+    let list = match stdpkt::remote::list() {
+        Ok(l) => l,
+        Err(e) => {
+            stdpkt_cli::sayln!("stdpkt attach: /proc/net/unix: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let found: Vec<_> = list
+        .iter()
+        .filter(|l| {
+            l.name.as_deref() == Some(args.target.as_str())
+                || args.target.parse::<u32>() == Ok(l.pid)
+        })
+        .collect();
+    let target = match found.as_slice() {
+        [one] => *one,
+        [] => {
+            stdpkt_cli::sayln!(
+                "stdpkt attach: no instance {:?} (stdpkt ps lists them)",
+                args.target
+            );
+            return ExitCode::from(2);
+        }
+        _ => {
+            let pids: Vec<String> = found.iter().map(|l| l.pid.to_string()).collect();
+            stdpkt_cli::sayln!(
+                "stdpkt attach: {:?} names {} instances (pids {}): give a pid",
+                args.target,
+                found.len(),
+                pids.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let command = if args.command.is_empty() {
+        vec![std::env::var_os("SHELL")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into())]
+    } else {
+        args.command
+    };
+    let env = vec![(stdpkt::remote::ENV.to_owned(), target.address.clone())];
+    let (status, msg) = launch::exec(args.lib.as_deref(), &command, &env);
+    stdpkt_cli::sayln!("stdpkt attach: {msg}");
+    ExitCode::from(status)
 }
 
 fn instance(args: InstanceArgs) -> ExitCode {
@@ -230,6 +353,10 @@ fn instance(args: InstanceArgs) -> ExitCode {
             return ExitCode::from(e.exit_status() as u8);
         }
     };
+    // So that stdpkt attach can run programs on it.
+    if let Err(e) = stdpkt::remote::serve(inst.config().name.as_deref()) {
+        log::warn!("cannot serve attached programs: {e}");
+    }
     let mut status = ExitCode::SUCCESS;
     for (dst, prefix, gw) in &args.route {
         if let Err(e) = stdpkt::netconf::add_route(*dst, *prefix, Some(*gw), None) {
@@ -277,6 +404,8 @@ fn instance(args: InstanceArgs) -> ExitCode {
     if args.linger {
         inst.linger();
     }
+    // Attached programs (stdpkt attach) still use the instance.
+    inst.wait_for_clients();
     for line in inst.drop_report() {
         stdpkt_cli::sayln!("stdpkt: {line}");
     }
@@ -378,6 +507,9 @@ struct RunArgs {
     /// NIC's input ends or SIGTERM/SIGINT [STDPKT_LINGER=1]
     #[arg(long)]
     linger: bool,
+    /// A name for the instance, for stdpkt ps and stdpkt attach [STDPKT_NAME]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     /// libstdpkt.so to preload
     #[arg(long, value_name = "PATH")]
     lib: Option<std::path::PathBuf>,
@@ -513,6 +645,13 @@ fn run_vars(args: &RunArgs) -> Result<Vec<RunVar>, String> {
             name: "STDPKT_LINGER".to_owned(),
             value: "1".to_owned(),
             flags: "--linger".to_owned(),
+        });
+    }
+    if let Some(n) = &args.name {
+        vars.push(RunVar {
+            name: "STDPKT_NAME".to_owned(),
+            value: n.clone(),
+            flags: format!("--name {}", n.escape_debug()),
         });
     }
     Ok(vars)
