@@ -81,6 +81,26 @@ struct LateState {
 impl FrameSink for LateSink {
     fn send(&mut self, frame: &[u8]) {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.send_locked(&mut guard, frame);
+    }
+
+    fn send_now(&mut self, frame: &[u8]) -> bool {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Queueing for a reader to come, or dropping, never blocks.
+        if guard
+            .sink
+            .as_ref()
+            .is_some_and(|s| !s.writable_now(frame.len()))
+        {
+            return false;
+        }
+        self.send_locked(&mut guard, frame);
+        true
+    }
+}
+
+impl LateSink {
+    fn send_locked(&self, guard: &mut LateState, frame: &[u8]) {
         // Through a plain reference, so that borrows of fields split.
         let st = &mut *guard;
         if st.failed {

@@ -134,6 +134,31 @@ pub fn poll_one(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<libc::c
     }
 }
 
+/// Whether `fd` has one of `events` right now (a zero-timeout raw poll).
+pub fn ready_now(fd: BorrowedFd<'_>, events: libc::c_short) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: one valid pollfd and a zero timeout; `fd` is borrowed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            &mut pfd as *mut libc::pollfd,
+            1 as libc::nfds_t,
+            &zero as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        )
+    };
+    r == 1 && pfd.revents & events != 0
+}
+
 /// fds below this are tracked in a bitmap: one load per lookup.
 const DIRECT: usize = 1 << 16;
 static DIRECT_BITS: [AtomicU64; DIRECT / 64] = [const { AtomicU64::new(0) }; DIRECT / 64];

@@ -87,6 +87,13 @@ pub trait FrameSink: Send {
     /// Takes one Ethernet frame. Errors are the sink's to count and handle:
     /// the kernel cannot do anything about them.
     fn send(&mut self, frame: &[u8]);
+
+    /// Takes `frame` only if that cannot block (a pipe with room for it,
+    /// a regular file); returns whether it did. A sink that cannot tell
+    /// says no.
+    fn send_now(&mut self, _frame: &[u8]) -> bool {
+        false
+    }
 }
 
 /// What [`VirtioNet::deliver`] does when the driver has no receive buffer.

@@ -354,6 +354,10 @@ enum Closed {
     Error,
 }
 
+/// A frame that comes this long after the previous one is written by the
+/// kernel's own thread when it can be (see [`TxQueue`]).
+const TX_INLINE_AFTER: std::time::Duration = std::time::Duration::from_micros(40);
+
 /// Frames a [`TxQueue`] holds before it says it is full.
 const TXQ_FRAMES: usize = 128;
 
@@ -369,6 +373,9 @@ pub struct TxQueue {
 
 struct TxShared {
     q: Mutex<TxQ>,
+    /// The wrapped sink: the writer's, or the kernel's for a frame that
+    /// can be written at once.
+    inner: Mutex<Box<dyn FrameSink>>,
     /// The writer waits here for frames; flushers for an empty queue.
     cv: std::sync::Condvar,
     resume: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
@@ -381,8 +388,12 @@ struct TxQ {
     spare: Vec<Vec<u8>>,
     /// The device was told no, and waits for resume.
     wanted: bool,
-    /// A frame is being written.
+    /// A frame is being written by the writer.
     busy: bool,
+    /// A frame is being written by the kernel's thread (see send).
+    inline: bool,
+    /// When the last frame came.
+    last: Option<std::time::Instant>,
     /// The queue was dropped: the writer ends once it is empty.
     closed: bool,
 }
@@ -392,11 +403,12 @@ impl TxQueue {
     pub fn start(inner: Box<dyn FrameSink>) -> io::Result<TxQueue> {
         let shared = Arc::new(TxShared {
             q: Mutex::new(TxQ::default()),
+            inner: Mutex::new(inner),
             cv: std::sync::Condvar::new(),
             resume: std::sync::OnceLock::new(),
         });
         let s = shared.clone();
-        crate::sys::spawn_quiet("stdpkt-tx", 0, move || tx_writer(&s, inner))?;
+        crate::sys::spawn_quiet("stdpkt-tx", 0, move || tx_writer(&s))?;
         Ok(TxQueue { shared })
     }
 
@@ -427,7 +439,7 @@ impl TxQueueHandle {
     pub fn flush(&self, limit: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + limit;
         let mut q = lock(&self.0.q);
-        while !q.frames.is_empty() || q.busy {
+        while !q.frames.is_empty() || q.busy || q.inline {
             let now = std::time::Instant::now();
             if now >= deadline {
                 return false;
@@ -455,6 +467,25 @@ impl FrameSink for TxQueue {
 
     fn send(&mut self, frame: &[u8]) {
         let mut q = lock(&self.shared.q);
+        // A frame after a pause, nothing queued: write it here if that
+        // cannot block, saving the writer's wake-up, which a request and
+        // its response wait for. A stream of frames goes to the writer,
+        // which writes while the kernel goes on.
+        let now = std::time::Instant::now();
+        let pause = q.last.is_none_or(|t| now - t > TX_INLINE_AFTER);
+        q.last = Some(now);
+        if pause && q.frames.is_empty() && !q.busy {
+            q.inline = true;
+            drop(q);
+            let done = lock(&self.shared.inner).send_now(frame);
+            q = lock(&self.shared.q);
+            q.inline = false;
+            if done {
+                drop(q);
+                self.shared.cv.notify_all();
+                return;
+            }
+        }
         let mut buf = q.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(frame);
@@ -471,7 +502,7 @@ impl Drop for TxQueue {
     }
 }
 
-fn tx_writer(s: &TxShared, mut inner: Box<dyn FrameSink>) {
+fn tx_writer(s: &TxShared) {
     let mut q = lock(&s.q);
     loop {
         let Some(frame) = q.frames.pop_front() else {
@@ -487,7 +518,7 @@ fn tx_writer(s: &TxShared, mut inner: Box<dyn FrameSink>) {
         };
         q.busy = true;
         drop(q);
-        inner.send(&frame);
+        lock(&s.inner).send(&frame);
         q = lock(&s.q);
         q.spare.push(frame);
         if q.wanted && q.frames.len() <= TXQ_FRAMES / 2 {
@@ -512,6 +543,11 @@ pub struct StreamSink<W: Write + AsFd> {
     writer: FrameWriter<Blocking<Hidden<W>>>,
     closed: Option<Closed>,
     counters: Arc<SinkCounters>,
+    /// Bytes a frame takes on the stream beyond its own, if that is
+    /// fixed (raw, pcap): for [`StreamSink::writable_now`].
+    overhead: Option<usize>,
+    /// A regular file: writes never wait for a reader.
+    regular: bool,
 }
 
 impl<W: Write + AsFd> StreamSink<W> {
@@ -523,10 +559,22 @@ impl<W: Write + AsFd> StreamSink<W> {
     where
         W: From<OwnedFd> + Into<OwnedFd>,
     {
+        let format = format.into();
+        let overhead = match format {
+            OutputFormat::Raw => Some(2),
+            OutputFormat::Pcap => Some(16),
+            OutputFormat::Ascii | OutputFormat::Text2pcap => None,
+        };
+        let output = Hidden::new(output);
+        let regular = std::fs::File::from(output.get().as_fd().try_clone_to_owned()?)
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_file());
         let mut sink = StreamSink {
-            writer: FrameWriter::new(Blocking(Hidden::new(output)), format),
+            writer: FrameWriter::new(Blocking(output), format),
             closed: None,
             counters: Arc::default(),
+            overhead,
+            regular,
         };
         match sink.writer.write_header() {
             Ok(()) => {}
@@ -557,6 +605,20 @@ impl<W: Write + AsFd> StreamSink<W> {
     /// Whether the sink has stopped writing.
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
+    }
+
+    /// Whether a frame of `len` bytes can be written without waiting: to
+    /// a regular file, or to a pipe that has room, if the whole write is
+    /// at most PIPE_BUF (a pipe then takes it at once, whole).
+    pub fn writable_now(&self, len: usize) -> bool {
+        if self.closed.is_some() || self.regular {
+            return true;
+        }
+        let Some(extra) = self.overhead else {
+            return false;
+        };
+        len + extra <= libc::PIPE_BUF
+            && crate::sys::ready_now(self.writer.get_ref().0.as_fd(), libc::POLLOUT)
     }
 }
 
