@@ -181,6 +181,8 @@ static void __ref boot_thread(void *arg)
 	start_kernel();
 }
 
+static const char default_cmdline[] = "bonding.max_bonds=0 dummy.numdummies=0 ";
+
 int __ref lkl_start_kernel(const struct lkl_host_operations *ops,
 		     const char *cmdline)
 {
@@ -188,7 +190,15 @@ int __ref lkl_start_kernel(const struct lkl_host_operations *ops,
 		return -EALREADY;
 	lkl_ops = ops;
 
-	if (strscpy(boot_command_line, cmdline, COMMAND_LINE_SIZE) < 0)
+	/*
+	 * Built-in bonding and dummy would each add a device at boot (bond0,
+	 * dummy0), as loading their modules does; an instance starts with
+	 * the NICs its environment names only. The caller's line comes
+	 * after, so it can ask for them.
+	 */
+	if (strscpy(boot_command_line, default_cmdline, COMMAND_LINE_SIZE) < 0 ||
+	    strlcat(boot_command_line, cmdline, COMMAND_LINE_SIZE) >=
+		    COMMAND_LINE_SIZE)
 		return -E2BIG;
 
 	boot_sem = ops->sem_alloc(0);
