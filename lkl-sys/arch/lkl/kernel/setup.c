@@ -10,6 +10,7 @@
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
+#include <linux/random.h>
 #include <linux/reboot.h>
 #include <linux/sched/task.h>
 #include <linux/start_kernel.h>
@@ -76,6 +77,19 @@ void __init setup_arch(char **cmdline_p)
 	min_low_pfn = PFN_UP(LKL_PHYS_BASE);
 	max_low_pfn = max_pfn = PFN_DOWN(LKL_PHYS_BASE + mem_size);
 	high_memory = (void *)memory_end;
+
+	/*
+	 * The host's entropy, trusted as a boot loader's seed would be:
+	 * with no device to gather any, the CRNG would stay uninitialized,
+	 * and WireGuard, for one, drops handshakes until it is.
+	 */
+	if (lkl_ops->random) {
+		u8 seed[32];
+
+		if (!lkl_ops->random(seed, sizeof(seed)))
+			add_bootloader_randomness(seed, sizeof(seed));
+		memzero_explicit(seed, sizeof(seed));
+	}
 
 	empty_zero_page = memblock_alloc(PAGE_SIZE, PAGE_SIZE);
 	if (!empty_zero_page)
