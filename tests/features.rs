@@ -1061,3 +1061,61 @@ fn ethtool_answers_and_veth_dummy_macvlan_bond_come_up() {
         );
     }
 }
+
+#[test]
+fn an_mptcp_connection_opens_a_second_subflow_over_the_second_nic() {
+    tools::require_all(&["ip", "ss", "python3"]);
+    let p = Pair::new("mptcp");
+    let (a2b1, b2a1) = (p.dir.fifo("a2b1"), p.dir.fifo("b2a1"));
+    let limits = "ip mptcp limits set subflow 2 add_addr_accepted 2\n";
+    // B announces its second address (ADD_ADDR); A opens a subflow to it.
+    let mut b = Node::start(
+        "B",
+        &p.dir,
+        &[
+            p.b("198.51.100.2/24"),
+            nic(&a2b1, &b2a1, "02:00:00:00:01:0b", Some("203.0.113.2/24")),
+        ],
+        &[],
+        &format!(
+            "{limits}ip mptcp endpoint add 203.0.113.2 dev eth1 signal\n\
+             python3 -c 'import socket\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)\n\
+s.bind((\"0.0.0.0\", 7000)); s.listen(); print(\"ready\", flush=True)\n\
+c, _ = s.accept(); n = 0\n\
+while d := c.recv(65536): n += len(d)\n\
+print(\"got\", n)'"
+        ),
+    );
+    b.wait_for("ready", 30);
+    let mut a = Node::start(
+        "A",
+        &p.dir,
+        &[
+            p.a("198.51.100.1/24"),
+            nic(&b2a1, &a2b1, "02:00:00:00:01:0a", Some("203.0.113.1/24")),
+        ],
+        &[],
+        &format!(
+            "{limits}python3 -c 'import socket, subprocess, time\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)\n\
+s.connect((\"198.51.100.2\", 7000)); s.sendall(bytes(1 << 20)); time.sleep(0.5)\n\
+print(\"== subflows\", flush=True)\n\
+subprocess.run([\"ss\", \"-tn\", \"state\", \"established\"])\n\
+print(\"== end\", flush=True); s.sendall(bytes(1 << 20)); s.close()'"
+        ),
+    );
+    let out = a.finish(60);
+    let subflows = section(&out.stdout, "subflows");
+    for flow in ["198.51.100.1:", "203.0.113.1:"] {
+        assert!(
+            subflows
+                .lines()
+                .any(|l| l.contains(flow) && l.contains(":7000")),
+            "no subflow from {flow}: {}",
+            out.show()
+        );
+    }
+    let got = b.finish(30);
+    assert!(got.stdout.contains("got 2097152"), "{}", got.show());
+}
