@@ -14,8 +14,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -1118,4 +1120,105 @@ print(\"== end\", flush=True); s.sendall(bytes(1 << 20)); s.close()'"
     }
     let got = b.finish(30);
     assert!(got.stdout.contains("got 2097152"), "{}", got.show());
+}
+
+/// Passes what comes out of `from` on to `to` until told to stop; then
+/// closes `to`, so that its reader sees its input end, as when a cable
+/// is pulled.
+fn cuttable(from: String, to: String) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut rx = File::open(&from).unwrap_or_else(|e| panic!("{from}: {e}"));
+        let mut tx = OpenOptions::new()
+            .write(true)
+            .open(&to)
+            .unwrap_or_else(|e| panic!("{to}: {e}"));
+        let mut buf = vec![0u8; 64 * 1024];
+        while !flag.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd {
+                fd: rx.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a short timeout so the flag is seen.
+            if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
+                continue;
+            }
+            match rx.read(&mut buf) {
+                Ok(n) if n > 0 && tx.write_all(&buf[..n]).is_ok() => {}
+                _ => break,
+            }
+        }
+    });
+    (stop, t)
+}
+
+#[test]
+fn an_active_backup_bond_survives_its_active_nics_input_ending() {
+    tools::require_all(&["ip", "ping", "cat"]);
+    let p = Pair::new("bond");
+    let (a2b1, b2a1) = (p.dir.fifo("a2b1"), p.dir.fifo("b2a1"));
+    // B's eth0 frames reach A's eth0 through a relay the test can cut.
+    let b0_out = p.dir.fifo("b0-out");
+    let (cut, relay) = cuttable(b0_out.clone(), p.b2a.clone());
+    // B: both NICs in a bridge, so A's MAC may move from one to the other.
+    let mut b = Node::start(
+        "B",
+        &p.dir,
+        &[
+            nic(&p.a2b, &b0_out, MAC_B, None),
+            nic(&a2b1, &b2a1, "02:00:00:00:01:0b", None),
+        ],
+        &[("STDPKT_LINGER", "1")],
+        "ip link add br0 type bridge\nip link set eth0 master br0\nip link set eth1 master br0\n\
+         ip addr add 198.51.100.2/24 dev br0\nip link set br0 up\necho ready",
+    );
+    b.wait_for("ready", 30);
+    let mut a = Node::start(
+        "A",
+        &p.dir,
+        &[
+            nic(&p.b2a, &p.a2b, MAC_A, None),
+            nic(&b2a1, &a2b1, "02:00:00:00:01:0a", None),
+        ],
+        &[],
+        &format!(
+            "ip link add bond0 type bond mode active-backup miimon 50\n\
+             for n in eth0 eth1; do ip link set $n down; ip link set $n master bond0; done\n\
+             ip link set bond0 type bond primary eth0\n\
+             ip addr add 198.51.100.1/24 dev bond0\nip link set bond0 up\n\
+             echo '== before'; {PING} 198.51.100.2; grep 'Currently Active Slave' /proc/net/bonding/bond0\n\
+             touch cut\n{}\nsleep 0.5\n\
+             echo '== after'; {PING} 198.51.100.2; grep -e 'Currently Active Slave' -e 'MII Status' /proc/net/bonding/bond0",
+            wait_file("cut-done")
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !p.dir.root().join("cut").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "A never got to the cut: {}",
+            a.report()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cut.store(true, Ordering::SeqCst);
+    relay.join().unwrap();
+    File::create(p.dir.path("cut-done")).unwrap();
+    let out = a.finish(60);
+    let before = section(&out.stdout, "before");
+    let after = section(&out.stdout, "after");
+    assert_eq!(received(before), 3, "{}", out.show());
+    assert!(
+        before.contains("Currently Active Slave: eth0"),
+        "{}",
+        out.show()
+    );
+    assert_eq!(received(after), 3, "{}", out.show());
+    assert!(
+        after.contains("Currently Active Slave: eth1"),
+        "{}",
+        out.show()
+    );
 }
