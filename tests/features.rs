@@ -1226,3 +1226,49 @@ fn an_active_backup_bond_survives_its_active_nics_input_ending() {
         out.show()
     );
 }
+
+// ---------------------------------------------------------------- xfrm
+
+#[test]
+fn xfrm_ah_with_static_keys_authenticates_pings() {
+    tools::require_all(&["ip", "ping"]);
+    let p = Pair::new("xfrm");
+    let (k1, k2) = (
+        format!("0x{}", "11".repeat(32)),
+        format!("0x{}", "22".repeat(32)),
+    );
+    // The same two security associations on both sides, one per direction;
+    // each side's policies ask for AH on what it sends and receives.
+    let states = format!(
+        "ip xfrm state add src 198.51.100.1 dst 198.51.100.2 proto ah spi 0x1001 mode transport \
+         auth 'hmac(sha256)' {k1}\n\
+         ip xfrm state add src 198.51.100.2 dst 198.51.100.1 proto ah spi 0x1002 mode transport \
+         auth 'hmac(sha256)' {k2}\n"
+    );
+    let policies = |me: &str, peer: &str| {
+        format!(
+            "ip xfrm policy add src {me} dst {peer} dir out tmpl proto ah mode transport\n\
+             ip xfrm policy add src {peer} dst {me} dir in tmpl proto ah mode transport\n"
+        )
+    };
+    let b_setup = format!("{states}{}", policies("198.51.100.2", "198.51.100.1"));
+    let script = format!(
+        "{states}{}echo '== ping'; {PING} 198.51.100.2\necho '== states'; ip -s xfrm state",
+        policies("198.51.100.1", "198.51.100.2")
+    );
+    let (out, _b) = p.run("198.51.100.2/24", &b_setup, "198.51.100.1/24", &script, 60);
+    assert_eq!(received(section(&out.stdout, "ping")), 3, "{}", out.show());
+    // Each SA counts its three packets: out with 0x1001, in with 0x1002.
+    let states = section(&out.stdout, "states");
+    assert!(
+        states.contains("oseq 0x3") && states.contains("seq 0x3,"),
+        "{}",
+        out.show()
+    );
+    assert_eq!(
+        states.matches("(bytes), 3(packets)").count(),
+        2,
+        "{}",
+        out.show()
+    );
+}
