@@ -1272,3 +1272,79 @@ fn xfrm_ah_with_static_keys_authenticates_pings() {
         out.show()
     );
 }
+
+#[test]
+fn matchall_mirred_mirrors_to_another_nic_and_police_drops_over_rate() {
+    tools::require_all(&["tc", "ping"]);
+    let p = Pair::new("mirred");
+    // eth1 goes nowhere but to a file: its input is held open (never
+    // written, so its link stays up), its output is recorded.
+    let (e1_in, e1_out) = (p.dir.fifo("e1-in"), p.dir.fifo("e1-out"));
+    let _hold = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&e1_in)
+        .unwrap();
+    let copy = p.dir.path("mirrored");
+    let (path, dst) = (e1_out.clone(), copy.clone());
+    let recorder = std::thread::spawn(move || {
+        let mut rx = File::open(&path).unwrap();
+        std::io::copy(&mut rx, &mut File::create(&dst).unwrap()).unwrap();
+    });
+    let mut b = Node::start(
+        "B",
+        &p.dir,
+        &[p.b("198.51.100.2/24")],
+        &[("STDPKT_LINGER", "1")],
+        "echo ready",
+    );
+    b.wait_for("ready", 30);
+    let mut a = Node::start(
+        "A",
+        &p.dir,
+        &[
+            p.a("198.51.100.1/24"),
+            nic(&e1_in, &e1_out, "02:00:00:00:01:0a", None),
+        ],
+        &[],
+        &format!(
+            "tc qdisc add dev eth0 clsact\n\
+             tc filter add dev eth0 egress matchall action mirred egress mirror dev eth1\n\
+             echo '== mirrored'; {PING} 198.51.100.2\n\
+             tc filter add dev eth0 ingress matchall action police rate 1kbit burst 200 drop\n\
+             echo '== policed'; ping -n -q -c 20 -i 0.01 -W 1 198.51.100.2 || true\n\
+             echo '== filters'; tc -s filter show dev eth0 ingress"
+        ),
+    );
+    let out = a.finish(60);
+    assert_eq!(
+        received(section(&out.stdout, "mirrored")),
+        3,
+        "{}",
+        out.show()
+    );
+    let policed = received(section(&out.stdout, "policed"));
+    assert!(
+        (1..=10).contains(&policed),
+        "police at 1kbit let {policed} of 20 replies in: {}",
+        out.show()
+    );
+    assert!(
+        section(&out.stdout, "filters").contains("police"),
+        "{}",
+        out.show()
+    );
+    drop(a);
+    recorder.join().unwrap();
+    let mut dump = clean_command(stdpkt(), &["dump", "--from", "raw"]);
+    dump.stdin(File::open(&copy).unwrap());
+    let lines = String::from_utf8_lossy(&dump.output().expect("stdpkt dump").stdout).into_owned();
+    let requests = lines
+        .lines()
+        .filter(|l| l.contains("198.51.100.1 > 198.51.100.2: ICMP echo request"))
+        .count();
+    assert!(
+        requests >= 3,
+        "{requests} echo requests mirrored onto eth1:\n{lines}"
+    );
+}
