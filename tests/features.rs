@@ -1348,3 +1348,64 @@ fn matchall_mirred_mirrors_to_another_nic_and_police_drops_over_rate() {
         "{requests} echo requests mirrored onto eth1:\n{lines}"
     );
 }
+
+#[test]
+fn bridge_vlan_filtering_keeps_ports_of_other_vlans_apart() {
+    tools::require_all(&["ip", "bridge", "ping"]);
+    let dir = TempDir::new("vlan-filtering");
+    let mut sw_nics = Vec::new();
+    let mut host_nics = Vec::new();
+    for i in 0..3 {
+        let to_sw = dir.fifo(&format!("h{i}-sw"));
+        let to_h = dir.fifo(&format!("sw-h{i}"));
+        sw_nics.push(nic(&to_sw, &to_h, &format!("02:00:00:00:01:0{i}"), None));
+        host_nics.push(nic(
+            &to_h,
+            &to_sw,
+            &format!("02:00:00:00:00:0{}", i + 1),
+            Some(&format!("198.51.100.{}/24", i + 1)),
+        ));
+    }
+    // Ports eth0 and eth1 in VLAN 10, eth2 in VLAN 20, all untagged.
+    let mut sw = Node::start(
+        "switch",
+        &dir,
+        &sw_nics,
+        &[("STDPKT_LINGER", "1")],
+        "ip link add br0 type bridge vlan_filtering 1\n\
+         for i in 0 1 2; do ip link set eth$i master br0; done\n\
+         for i in 0 1; do bridge vlan del dev eth$i vid 1; bridge vlan add dev eth$i vid 10 pvid untagged; done\n\
+         bridge vlan del dev eth2 vid 1; bridge vlan add dev eth2 vid 20 pvid untagged\n\
+         ip link set br0 up\nbridge vlan show\necho ready",
+    );
+    sw.wait_for("ready", 30);
+    let mut it = host_nics.into_iter();
+    let h1_nic = it.next().unwrap();
+    // Hosts 2 and 3 first: host 3 is up and would answer, but for the VLANs.
+    let _h2 = Node::sleeper("host 2", &dir, it.next().unwrap());
+    let _h3 = Node::sleeper("host 3", &dir, it.next().unwrap());
+    let mut h1 = Node::start(
+        "host 1",
+        &dir,
+        &[h1_nic],
+        &[],
+        &format!(
+            "echo '== vlan 10'; {PING} 198.51.100.2\n\
+             echo '== vlan 20'; ping -n -c 3 -i 0.2 -W 1 198.51.100.3 || true"
+        ),
+    );
+    let out = h1.finish(60);
+    assert_eq!(
+        received(section(&out.stdout, "vlan 10")),
+        3,
+        "{}",
+        out.show()
+    );
+    assert_eq!(
+        received(section(&out.stdout, "vlan 20")),
+        0,
+        "{}\n{}",
+        out.show(),
+        sw.report()
+    );
+}
