@@ -18,6 +18,8 @@ PKGS=(
     # What the tests and examples drive (wireshark-common: text2pcap).
     iproute2 iptables nftables iputils-ping tcpdump wireshark-common netperf
     socat netcat-openbsd traceroute libcap2-bin net-tools iperf3
+    # tests/features.rs: the Linux network feature set inside instances.
+    wireguard-tools conntrack ipset ethtool
     # scripts/fresh-check.sh (a Debian 12 chroot for the fresh-machine check).
     debootstrap
 )

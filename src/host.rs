@@ -603,4 +603,25 @@ pub static HOST_OPS: lkl_host_operations = lkl_host_operations {
     mem_free: Some(mem_free),
     iomem_access: Some(iomem_access),
     remote_copy: Some(crate::remote::remote_copy),
+    random: Some(random),
 };
+
+/// The kernel's boot seed: the host's getrandom(2), all of `len` or an
+/// error.
+unsafe extern "C" fn random(buf: *mut c_void, len: c_ulong) -> c_int {
+    let mut done = 0usize;
+    while done < len as usize {
+        // SAFETY: the kernel hands a buffer of len bytes; done < len.
+        let n =
+            unsafe { libc::getrandom(buf.cast::<u8>().add(done).cast(), len as usize - done, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return -e.raw_os_error().unwrap_or(libc::EIO);
+        }
+        done += n as usize;
+    }
+    0
+}

@@ -268,6 +268,70 @@ fn chain_of_two_routers() {
     assert!(ping.contains("ttl=62"), "{}", out.show());
 }
 
+#[test]
+fn wan_emulation_router_delays_loses_and_limits() {
+    let _g = setup();
+    tools::require_all(&["tc", "ping", "netperf", "netserver"]);
+    let out = example("wan.sh");
+    let text = &out.stdout;
+    for q in [
+        "qdisc netem",
+        "delay 20ms",
+        "loss 1%",
+        "qdisc tbf",
+        "rate 8Mbit",
+    ] {
+        assert!(text.contains(q), "no {q:?}\n{}", out.show());
+    }
+    // "rtt min/avg/max/mdev = 40.5/45.6/85.3/14.0 ms": 20 ms each way.
+    let min: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
+        .and_then(|v| v.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no ping summary\n{}", out.show()));
+    assert!(
+        (39.0..80.0).contains(&min),
+        "rtt min {min} ms\n{}",
+        out.show()
+    );
+    // netperf's result row: five numbers, the throughput last.
+    let rate: f64 = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<f64> = l
+                .split_whitespace()
+                .map(|v| v.parse().ok())
+                .collect::<Option<_>>()?;
+            (f.len() == 5).then(|| f[4])
+        })
+        .next_back()
+        .unwrap_or_else(|| panic!("no netperf result\n{}", out.show()));
+    assert!(
+        rate > 0.5 && rate <= 8.8,
+        "{rate} Mbit/s through tbf rate 8mbit\n{}",
+        out.show()
+    );
+}
+
+#[test]
+fn switch_with_four_ports_learns_every_host() {
+    let _g = setup();
+    tools::require_all(&["ip", "bridge", "ping"]);
+    let out = example("switch.sh");
+    assert_eq!(
+        out.stdout
+            .matches("2 packets transmitted, 2 received, 0% packet loss")
+            .count(),
+        3,
+        "{}",
+        out.show()
+    );
+    for n in 1..=4 {
+        let entry = format!("02:00:00:00:00:0{n} dev eth{} master br0", n - 1);
+        assert!(out.stdout.contains(&entry), "no {entry:?}\n{}", out.show());
+    }
+}
+
 fn stdpkt_run(args: &[&str]) -> Out {
     let mut c = Command::new(release_dir().join("stdpkt"));
     c.arg("run").args(args).env_remove("STDPKT_LIB");

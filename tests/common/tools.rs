@@ -12,12 +12,16 @@ use super::process::{find_in, CLEAN_PATH};
 /// Program name -> the Debian package that installs it.
 pub const PACKAGES: &[(&str, &str)] = &[
     ("bash", "bash"),
+    ("bridge", "iproute2"),
     ("cat", "coreutils"),
+    ("conntrack", "conntrack"),
     ("env", "coreutils"),
+    ("ethtool", "ethtool"),
     ("getcap", "libcap2-bin"),
     ("grep", "grep"),
     ("ip", "iproute2"),
     ("iperf3", "iperf3"),
+    ("ipset", "ipset"),
     ("iptables", "iptables"),
     ("iptables-legacy", "iptables"),
     ("iptables-legacy-restore", "iptables"),
@@ -26,8 +30,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("iptables-restore", "iptables"),
     ("nc", "netcat-openbsd"),
     ("netperf", "netperf"),
-    ("netstat", "net-tools"),
     ("netserver", "netperf"),
+    ("netstat", "net-tools"),
     ("nft", "nftables"),
     ("nm", "binutils"),
     ("ping", "iputils-ping"),
@@ -37,13 +41,16 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("sha256sum", "coreutils"),
     ("sleep", "coreutils"),
     ("socat", "socat"),
+    ("ss", "iproute2"),
     ("sysctl", "procps"),
+    ("tc", "iproute2"),
     ("tcpdump", "tcpdump"),
     ("tee", "coreutils"),
     ("text2pcap", "wireshark-common"),
     ("traceroute", "traceroute"),
     ("timeout", "coreutils"),
     ("true", "coreutils"),
+    ("wg", "wireguard-tools"),
 ];
 
 /// The package that installs `program` (a name or a path), if the table

@@ -10,6 +10,7 @@
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
+#include <linux/random.h>
 #include <linux/reboot.h>
 #include <linux/sched/task.h>
 #include <linux/start_kernel.h>
@@ -76,6 +77,19 @@ void __init setup_arch(char **cmdline_p)
 	min_low_pfn = PFN_UP(LKL_PHYS_BASE);
 	max_low_pfn = max_pfn = PFN_DOWN(LKL_PHYS_BASE + mem_size);
 	high_memory = (void *)memory_end;
+
+	/*
+	 * The host's entropy, trusted as a boot loader's seed would be:
+	 * with no device to gather any, the CRNG would stay uninitialized,
+	 * and WireGuard, for one, drops handshakes until it is.
+	 */
+	if (lkl_ops->random) {
+		u8 seed[32];
+
+		if (!lkl_ops->random(seed, sizeof(seed)))
+			add_bootloader_randomness(seed, sizeof(seed));
+		memzero_explicit(seed, sizeof(seed));
+	}
 
 	empty_zero_page = memblock_alloc(PAGE_SIZE, PAGE_SIZE);
 	if (!empty_zero_page)
@@ -181,6 +195,8 @@ static void __ref boot_thread(void *arg)
 	start_kernel();
 }
 
+static const char default_cmdline[] = "bonding.max_bonds=0 dummy.numdummies=0 ";
+
 int __ref lkl_start_kernel(const struct lkl_host_operations *ops,
 		     const char *cmdline)
 {
@@ -188,7 +204,15 @@ int __ref lkl_start_kernel(const struct lkl_host_operations *ops,
 		return -EALREADY;
 	lkl_ops = ops;
 
-	if (strscpy(boot_command_line, cmdline, COMMAND_LINE_SIZE) < 0)
+	/*
+	 * Built-in bonding and dummy would each add a device at boot (bond0,
+	 * dummy0), as loading their modules does; an instance starts with
+	 * the NICs its environment names only. The caller's line comes
+	 * after, so it can ask for them.
+	 */
+	if (strscpy(boot_command_line, default_cmdline, COMMAND_LINE_SIZE) < 0 ||
+	    strlcat(boot_command_line, cmdline, COMMAND_LINE_SIZE) >=
+		    COMMAND_LINE_SIZE)
 		return -E2BIG;
 
 	boot_sem = ops->sem_alloc(0);

@@ -90,6 +90,12 @@ struct lkl_host_operations {
 	 */
 	unsigned long (*remote_copy)(void *to, const void *from,
 				     unsigned long n, int to_user);
+
+	/*
+	 * Fills buf with len bytes from the host's random source; 0, or a
+	 * negative errno. The kernel's RNG is seeded from it at boot.
+	 */
+	int (*random)(void *buf, unsigned long len);
 };
 
 /* Entry points (the only global symbols of the kernel object). */
