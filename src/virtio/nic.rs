@@ -12,7 +12,8 @@
 //! block waits in `poll(2)` instead, so a frame is never half-written.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -532,6 +533,16 @@ fn tx_writer(s: &TxShared) {
     }
 }
 
+/// Whether `fd` is a regular file (fstat; no dup, which the interposer
+/// refuses on our own fds once they are hidden).
+fn is_regular_file(fd: BorrowedFd<'_>) -> bool {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills in the stat buffer it is given; `fd` is borrowed.
+    let r = unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) };
+    // SAFETY: filled in by the successful call.
+    r == 0 && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
 /// A [`FrameSink`] that writes frames to a stream with a [`FrameWriter`].
 ///
 /// Once a write fails the sink stops writing for good and counts later
@@ -565,10 +576,8 @@ impl<W: Write + AsFd> StreamSink<W> {
             OutputFormat::Pcap => Some(16),
             OutputFormat::Ascii | OutputFormat::Text2pcap => None,
         };
+        let regular = is_regular_file(output.as_fd());
         let output = Hidden::new(output);
-        let regular = std::fs::File::from(output.get().as_fd().try_clone_to_owned()?)
-            .metadata()
-            .is_ok_and(|m| m.file_type().is_file());
         let mut sink = StreamSink {
             writer: FrameWriter::new(Blocking(output), format),
             closed: None,
