@@ -208,9 +208,13 @@ pub(crate) use args;
 /// sizes the syscall reads or writes).
 #[inline]
 pub(crate) unsafe fn ksys(no: u32, a: [c_long; 6]) -> Result<c_long, lkl_sys::Errno> {
-    // Handlers of signals that come meanwhile run as the call returns.
-    let _inside = signals::Inside::new();
     if STATE.load(Ordering::Relaxed) == CLIENT {
+        // A handler may run during a remote call, as it did on a host
+        // syscall: the call is the server's, and nothing of it is half
+        // done here. One that returns lets the call go on; one that
+        // longjmps leaves this thread's connection borrowed, and later
+        // calls use connections of their own. (Deferring it could wait
+        // forever: a client's blocked receive cannot be interrupted yet.)
         let name = INSTANCE_NAME.get().map(String::as_str).unwrap_or_default();
         let r = stdpkt_core::remote::Client::syscall(name, no, a);
         return if (-4095..0).contains(&r) {
@@ -219,6 +223,8 @@ pub(crate) unsafe fn ksys(no: u32, a: [c_long; 6]) -> Result<c_long, lkl_sys::Er
             Ok(r)
         };
     }
+    // Handlers of signals that come meanwhile run as the call returns.
+    let _inside = signals::Inside::new();
     // SAFETY: the caller vouches for the arguments.
     unsafe { lkl_sys::syscall(no, a) }
 }

@@ -12,7 +12,9 @@
 //! half-changed.
 //!
 //! So the program's handlers (installed through `sigaction` or `signal`)
-//! are wrapped: while the thread is inside the instance ([`Inside`]), the
+//! are wrapped: while the thread is inside the instance ([`Inside`]: an
+//! in-process call, or a mixed wait; not a client's remote call, which
+//! holds nothing here and could not be interrupted yet), the
 //! wrapper only notes the signal and its siginfo, and the handler runs as
 //! the instance call returns, with the mask the program asked for. The
 //! wrapper is installed with the program's own flags, so a blocked call
