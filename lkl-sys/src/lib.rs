@@ -10,6 +10,7 @@
 #![allow(dead_code, clippy::all)]
 
 /// Generated from the kernel's own UAPI headers for the lkl architecture.
+#[allow(clippy::undocumented_unsafe_blocks)]
 pub mod bindings {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }

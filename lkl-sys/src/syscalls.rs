@@ -76,12 +76,14 @@ pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int> {
 /// # Safety
 /// `addr` must point to `len` readable bytes.
 pub unsafe fn bind(fd: c_int, addr: *const c_void, len: u32) -> Result<()> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_bind, args!(fd, addr, len)) }.map(drop)
 }
 
 /// # Safety
 /// `addr` must point to `len` readable bytes.
 pub unsafe fn connect(fd: c_int, addr: *const c_void, len: u32) -> Result<()> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_connect, args!(fd, addr, len)) }.map(drop)
 }
 
@@ -93,6 +95,7 @@ pub fn listen(fd: c_int, backlog: c_int) -> Result<()> {
 /// # Safety
 /// `addr`/`len` must be null or valid for writing as accept4(2) describes.
 pub unsafe fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> Result<c_int> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_accept4, args!(fd, addr, len, flags)) }.map(|r| r as c_int)
 }
 
@@ -120,6 +123,7 @@ pub unsafe fn sendto(
     addr: *const c_void,
     len: u32,
 ) -> Result<usize> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe {
         syscall(
             b::__NR_sendto,
@@ -138,6 +142,7 @@ pub unsafe fn recvfrom(
     addr: *mut c_void,
     len: *mut u32,
 ) -> Result<usize> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe {
         syscall(
             b::__NR_recvfrom,
@@ -161,6 +166,7 @@ pub fn setsockopt(fd: c_int, level: c_int, name: c_int, val: &[u8]) -> Result<()
 /// # Safety
 /// `arg` must be valid for what ioctl `req` reads and writes.
 pub unsafe fn ioctl(fd: c_int, req: c_uint, arg: *mut c_void) -> Result<c_long> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_ioctl, args!(fd, req, arg)) }
 }
 
@@ -173,12 +179,14 @@ pub unsafe fn mount(
     flags: c_long,
     data: *const c_void,
 ) -> Result<()> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_mount, args!(src, target, fstype, flags, data)) }.map(drop)
 }
 
 /// # Safety
 /// `path` must be NUL terminated.
 pub unsafe fn mkdirat(dirfd: c_int, path: *const c_char, mode: c_uint) -> Result<()> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_mkdirat, args!(dirfd, path, mode)) }.map(drop)
 }
 
@@ -190,6 +198,7 @@ pub unsafe fn openat(
     flags: c_int,
     mode: c_uint,
 ) -> Result<c_int> {
+    // SAFETY: the pointers are the caller's, valid as this function's contract says.
     unsafe { syscall(b::__NR_openat, args!(dirfd, path, flags, mode)) }.map(|r| r as c_int)
 }
 

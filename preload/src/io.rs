@@ -265,6 +265,7 @@ fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long, real64: bool) -> c_int {
         // SAFETY: the program's own fcntl arguments, for a kernel fd: the
         // structures (flock, f_owner_ex) have the host's layout.
         (Route::Kernel(kfd), _) => {
+            // SAFETY: see the arm's comment: the program's own arguments.
             ret(unsafe { ksys(k::__NR_fcntl, args!(kfd, cmd, arg)) }) as c_int
         }
     }

@@ -199,6 +199,7 @@ pub unsafe extern "C" fn sendto(
         // SAFETY: the program's buffer and address.
         |kfd| {
             sigpipe(
+                // SAFETY: as above, the program's own arguments.
                 unsafe { ksys(k::__NR_sendto, args!(kfd, buf, n, flags, addr, len)) },
                 flags,
             )
@@ -231,6 +232,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         // SAFETY: the program's msghdr (same layout as the kernel's user_msghdr).
         |kfd| {
             sigpipe(
+                // SAFETY: as above, the program's own arguments.
                 unsafe { ksys(k::__NR_sendmsg, args!(kfd, msg, flags)) },
                 flags,
             )
@@ -253,6 +255,7 @@ pub unsafe extern "C" fn sendmmsg(
         // SAFETY: the program's mmsghdr array of vlen entries.
         |kfd| {
             sigpipe(
+                // SAFETY: as above, the program's own arguments.
                 unsafe { ksys(k::__NR_sendmmsg, args!(kfd, vec, vlen, flags)) },
                 flags,
             )

@@ -232,6 +232,7 @@ pub unsafe extern "C" fn sigaction(
 pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
     // SAFETY: sigaction structs are plain data; zero is a valid start.
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = handler;
     act.sa_flags = libc::SA_RESTART;
