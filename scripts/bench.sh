@@ -277,6 +277,9 @@ $(printf '%s\n' "${rows[@]}")"
 
 echo "$table"
 if [ -n "$out" ]; then
+    # Sections after the table (the soak record) are kept as they are.
+    rest=""
+    [ -f "$out" ] && rest=$(sed -n '/^## /,$p' "$out")
     {
         echo "# Benchmarks"
         echo
@@ -284,6 +287,10 @@ if [ -n "$out" ]; then
         echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)."
         echo
         echo "$table"
+        if [ -n "$rest" ]; then
+            echo
+            echo "$rest"
+        fi
     } > "$out"
     echo "written to $out" >&2
 fi

@@ -54,6 +54,8 @@ pub fn boot(cmdline: &str) -> Result<(), BootError> {
     }
     let c = CString::new(cmdline)
         .map_err(|_| BootError::BadCommandLine("contains a NUL byte".into()))?;
+    // Before the kernel's threads exist (see sys::grow_fd_table).
+    crate::sys::grow_fd_table();
     // SAFETY: HOST_OPS is 'static and complete; the command line is copied.
     let ret = unsafe { lkl_sys::lkl_start_kernel(&host::HOST_OPS, c.as_ptr()) };
     if ret < 0 {

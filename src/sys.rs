@@ -256,6 +256,25 @@ fn high_base() -> RawFd {
     })
 }
 
+/// Makes the process's fd table big enough for [`high_base`] now. Linux
+/// grows the table the first time a number past its size (64) is used,
+/// and in a process of several threads that waits for an RCU grace period
+/// (about 10 ms here): done while the process has one thread, it costs
+/// microseconds instead of slowing every boot.
+pub fn grow_fd_table() {
+    // SAFETY: our own eventfd and its dup, both closed again; no pointers.
+    unsafe {
+        let fd = libc::eventfd(0, libc::EFD_CLOEXEC);
+        if fd >= 0 {
+            let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high_base());
+            if high >= 0 {
+                libc::close(high);
+            }
+            libc::close(fd);
+        }
+    }
+}
+
 /// Moves `fd` (ours, just made) to a high number (see [`high_base`]) and
 /// hides it (see [`hide_fd`]); returns its new number. Where it cannot
 /// move (a limit), it stays where it is, hidden all the same.
