@@ -380,6 +380,8 @@ extern "C" fn init() {
         let _ = INSTANCE_NAME.set(name);
         // SAFETY: getpid has no preconditions.
         OWNER.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+        // While the program has one thread (our fds live high).
+        stdpkt_core::sys::grow_fd_table();
         STATE.store(CLIENT, Ordering::Release);
         register_process_handlers();
         log::debug!("a client of the instance {:?}", INSTANCE_NAME.get());
