@@ -359,6 +359,10 @@ enum Closed {
 /// kernel's own thread when it can be (see [`TxQueue`]).
 const TX_INLINE_AFTER: std::time::Duration = std::time::Duration::from_micros(40);
 
+/// The first frames of a burst are written inline (an ACK and a request,
+/// say); the rest of a longer one goes to the writer.
+const TX_INLINE_BURST: u32 = 3;
+
 /// Frames a [`TxQueue`] holds before it says it is full.
 const TXQ_FRAMES: usize = 128;
 
@@ -393,8 +397,9 @@ struct TxQ {
     busy: bool,
     /// A frame is being written by the kernel's thread (see send).
     inline: bool,
-    /// When the last frame came.
+    /// When the last frame came, and how many came since the last pause.
     last: Option<std::time::Instant>,
+    burst: u32,
     /// The queue was dropped: the writer ends once it is empty.
     closed: bool,
 }
@@ -468,14 +473,17 @@ impl FrameSink for TxQueue {
 
     fn send(&mut self, frame: &[u8]) {
         let mut q = lock(&self.shared.q);
-        // A frame after a pause, nothing queued: write it here if that
-        // cannot block, saving the writer's wake-up, which a request and
-        // its response wait for. A stream of frames goes to the writer,
-        // which writes while the kernel goes on.
+        // The first frames after a pause, nothing queued: write them here
+        // if that cannot block, saving the writer's wake-up, which a
+        // request and its response wait for. The rest of a stream goes to
+        // the writer, which writes while the kernel goes on.
         let now = std::time::Instant::now();
-        let pause = q.last.is_none_or(|t| now - t > TX_INLINE_AFTER);
+        if q.last.is_none_or(|t| now - t > TX_INLINE_AFTER) {
+            q.burst = 0;
+        }
+        q.burst = q.burst.saturating_add(1);
         q.last = Some(now);
-        if pause && q.frames.is_empty() && !q.busy {
+        if q.burst <= TX_INLINE_BURST && q.frames.is_empty() && !q.busy {
             q.inline = true;
             drop(q);
             let done = lock(&self.shared.inner).send_now(frame);
