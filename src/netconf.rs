@@ -49,56 +49,62 @@ pub fn ifindex(name: &str) -> Result<u32> {
     Err(eproto())
 }
 
-/// The interface whose hardware address is `mac`: its index and name.
-pub fn link_by_mac(mac: [u8; 6]) -> Result<Option<(u32, String)>> {
+/// One interface of a link dump: index, name, hardware address.
+struct Link {
+    index: u32,
+    name: Option<String>,
+    mac: Option<Vec<u8>>,
+}
+
+/// Every interface, from one RTM_GETLINK dump.
+fn links() -> Result<Vec<Link>> {
     let req = Request::new(k::RTM_GETLINK, k::NLM_F_REQUEST | k::NLM_F_DUMP)
         .fixed(&ifinfomsg(&k::ifinfomsg::default()));
+    let mut out = Vec::new();
     for r in transact(&req)? {
         if u32::from(r.ty) != k::RTM_NEWLINK {
             continue;
         }
         let mut rd = Rd(&r.payload);
         let m = read_ifinfomsg(&mut rd)?;
-        let (mut found, mut name) = (false, None);
+        let mut link = Link {
+            index: index_from_kernel(m.ifi_index)?,
+            name: None,
+            mac: None,
+        };
         for (ty, data) in attrs(rd.0)? {
             match ty {
-                k::IFLA_ADDRESS => found = data == mac,
+                k::IFLA_ADDRESS => link.mac = Some(data.to_vec()),
                 // The name is NUL terminated; names need not be UTF-8.
                 k::IFLA_IFNAME => {
                     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                    name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+                    link.name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
                 }
                 _ => {}
             }
         }
-        if found {
-            let name = name.ok_or_else(eproto)?;
-            return Ok(Some((index_from_kernel(m.ifi_index)?, name)));
-        }
+        out.push(link);
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// The interface whose hardware address is `mac`: its index and name.
+pub fn link_by_mac(mac: [u8; 6]) -> Result<Option<(u32, String)>> {
+    match links()?
+        .into_iter()
+        .find(|l| l.mac.as_deref() == Some(&mac[..]))
+    {
+        Some(l) => Ok(Some((l.index, l.name.ok_or_else(eproto)?))),
+        None => Ok(None),
+    }
 }
 
 /// The hardware address of interface `index`, if it has one.
 pub fn link_mac(index: u32) -> Result<Option<[u8; 6]>> {
-    let req = Request::new(k::RTM_GETLINK, k::NLM_F_REQUEST | k::NLM_F_DUMP)
-        .fixed(&ifinfomsg(&k::ifinfomsg::default()));
-    for r in transact(&req)? {
-        if u32::from(r.ty) != k::RTM_NEWLINK {
-            continue;
-        }
-        let mut rd = Rd(&r.payload);
-        let m = read_ifinfomsg(&mut rd)?;
-        if index_from_kernel(m.ifi_index)? != index {
-            continue;
-        }
-        for (ty, data) in attrs(rd.0)? {
-            if ty == k::IFLA_ADDRESS {
-                return Ok(data.try_into().ok());
-            }
-        }
-    }
-    Ok(None)
+    Ok(links()?
+        .into_iter()
+        .find(|l| l.index == index)
+        .and_then(|l| l.mac?.try_into().ok()))
 }
 
 /// Makes the kernel announce interface `index`'s addresses again

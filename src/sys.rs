@@ -101,62 +101,58 @@ pub fn without_sigpipe(f: impl FnOnce() -> bool) {
     }
 }
 
-/// Waits, without a timeout, until `fd` has one of `events` (or an error
-/// or hangup); returns its revents. The raw system call: libc's poll is
-/// the interposer's in a preloaded process, which reports our own hidden
-/// fds as not open.
-pub fn poll_one(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<libc::c_short> {
+/// ppoll(2) on one fd, as the raw system call: libc's poll is the
+/// interposer's in a preloaded process, which reports our own hidden fds
+/// as not open. `timeout` None waits for ever.
+fn raw_ppoll(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout: Option<&libc::timespec>,
+) -> io::Result<libc::c_short> {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events,
         revents: 0,
     };
-    loop {
-        // SAFETY: one valid pollfd; `fd` is borrowed, so it stays open;
-        // no timeout and no signal mask.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_ppoll,
-                &mut pfd as *mut libc::pollfd,
-                1 as libc::nfds_t,
-                std::ptr::null::<libc::timespec>(),
-                std::ptr::null::<libc::sigset_t>(),
-                0usize,
-            )
-        };
-        if r > 0 {
-            return Ok(pfd.revents);
-        }
-        let e = io::Error::last_os_error();
-        if r < 0 && e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Whether `fd` has one of `events` right now (a zero-timeout raw poll).
-pub fn ready_now(fd: BorrowedFd<'_>, events: libc::c_short) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    let zero = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: one valid pollfd and a zero timeout; `fd` is borrowed.
+    // SAFETY: one valid pollfd; `fd` is borrowed, so it stays open; the
+    // timeout is null or a valid timespec; no signal mask.
     let r = unsafe {
         libc::syscall(
             libc::SYS_ppoll,
             &mut pfd as *mut libc::pollfd,
             1 as libc::nfds_t,
-            &zero as *const libc::timespec,
+            timeout.map_or(std::ptr::null(), |t| t as *const libc::timespec),
             std::ptr::null::<libc::sigset_t>(),
             0usize,
         )
     };
-    r == 1 && pfd.revents & events != 0
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(if r > 0 { pfd.revents } else { 0 })
+    }
+}
+
+/// Waits, without a timeout, until `fd` has one of `events` (or an error
+/// or hangup); returns its revents.
+pub fn poll_one(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<libc::c_short> {
+    loop {
+        match raw_ppoll(fd, events, None) {
+            Ok(0) => {}
+            Ok(revents) => return Ok(revents),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `fd` has one of `events` right now (a zero-timeout poll).
+pub fn ready_now(fd: BorrowedFd<'_>, events: libc::c_short) -> bool {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    raw_ppoll(fd, events, Some(&zero)).is_ok_and(|r| r & events != 0)
 }
 
 /// fds below this are tracked in a bitmap: one load per lookup.

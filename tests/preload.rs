@@ -91,9 +91,19 @@ fn python(script: &str, args: &[&str]) -> Out {
     let path = format!("{ROOT}/tests/preload/{script}");
     let mut v = vec![PYTHON, path.as_str()];
     v.extend_from_slice(args);
-    let out = run_env(true, &v, &[], 60);
+    all_ok(run_env(true, &v, &[], 60))
+}
+
+/// `script` run by a preloaded shell: python is a client of the shell's
+/// instance.
+fn python_in_a_client(script: &str) -> Out {
+    let cmd = format!("{PYTHON} {ROOT}/tests/preload/{script}");
+    all_ok(run_env(true, &["sh", "-c", &cmd], &[], 60))
+}
+
+/// A script that cannot run here says why ("SKIP: ..."): that fails.
+fn all_ok(out: Out) -> Out {
     out.ok();
-    // A script that cannot run here says why ("SKIP: ..."): that fails.
     assert!(
         out.stdout.contains("ALL OK"),
         "{}\n{}",
@@ -414,15 +424,7 @@ fn python_waits_report_closed_fds_and_end_on_signals() {
 /// over the instance's socket.
 #[test]
 fn python_waits_in_a_client_of_the_instance() {
-    let cmd = format!("{PYTHON} {ROOT}/tests/preload/waits.py");
-    let out = run_env(true, &["sh", "-c", &cmd], &[], 60);
-    out.ok();
-    assert!(
-        out.stdout.contains("ALL OK"),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    python_in_a_client("waits.py");
 }
 
 #[test]
